@@ -1,0 +1,388 @@
+#!/usr/bin/env bash
+# bench/ingest.sh -- end-to-end Graphite plaintext ingest benchmark, cairn beside VictoriaMetrics.
+#
+# For each server (cairn, victoria-metrics) in one invocation: a fresh temp data dir, the server
+# on free 127.0.0.1 ports, the same deterministic data set streamed by bench/out/gen over CONNS
+# TCP connections, then polling until every point is queryable. Measured:
+#   points/s      points / (time all points were queryable - time gen sent its first byte)
+#   CPU s         server utime+stime from /proc/<pid>/stat when all points were queryable
+#                 ("ingest") and just before the stop ("total", includes VM's forced merge)
+#   peak RSS      VmHWM from /proc/<pid>/status just before the stop
+#   bytes/point   du -sb of the data dir after a graceful stop (SIGTERM cairn, SIGINT VM),
+#                 for VM after /internal/force_flush and /internal/force_merge; also shown
+#                 without VM's cache/ dir (a dump of in-memory caches, rebuilt if deleted)
+# and the data set's entropy floor from `gen --floor`. Prints one markdown section on stdout
+# (progress on stderr); --results FILE also appends it to FILE.
+#
+# Counting points: VictoriaMetrics stores an untagged Graphite name as __name__ and a tagged one
+# (`cpu.user;host=h;dc=d`) as __name__=cpu.user plus labels, so every gen line is one sample of
+# one series; the count is sum(count_over_time({__name__=~".+"}[window])) at the last timestamp
+# (the data dir holds nothing else: no self-scrape). cairn is counted with Akumuli `aggregate`
+# count queries per query target (`gen --names`), then verified once (untimed) with `select`
+# CSV queries counting rows; if `aggregate` gives nothing usable the `select` count is polled.
+#
+# Every wait is bounded; every process started here is killed by PID on exit.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+
+HOSTS=${HOSTS:-200}
+METRICS=${METRICS:-10}
+POINTS=${POINTS:-8640}
+CONNS=${CONNS:-4}
+TAGGED=${TAGGED:-0}
+SEED=${SEED:-1}
+START_S=${START_S:-1767225600}          # 2026-01-01T00:00:00Z
+PREGEN=${PREGEN:-0}
+REPEAT=${REPEAT:-1}
+SERVERS=${SERVERS:-"cairn victoria-metrics"}
+CAIRND=${CAIRND:-$ROOT/build/release/cairnd}
+VM_BIN=${VM_BIN:-/usr/bin/victoria-metrics}
+RESULTS=${RESULTS:-}
+KEEP=${KEEP:-0}
+START_TIMEOUT_S=${START_TIMEOUT_S:-60}
+SEND_TIMEOUT_S=${SEND_TIMEOUT_S:-1800}
+POLL_TIMEOUT_S=${POLL_TIMEOUT_S:-900}
+MERGE_TIMEOUT_S=${MERGE_TIMEOUT_S:-900}
+STOP_TIMEOUT_S=${STOP_TIMEOUT_S:-300}
+CMDLINE="$0 $*"
+
+usage() {
+    cat <<EOF
+usage: bench/ingest.sh [--quick] [--hosts H] [--metrics M] [--points P] [--conns N] [--tagged]
+                       [--seed S] [--pregen] [--servers "cairn victoria-metrics"]
+                       [--repeat N] [--results FILE] [--keep]
+Defaults (or env HOSTS METRICS POINTS CONNS TAGGED SEED PREGEN SERVERS REPEAT RESULTS KEEP):
+  200 hosts x 10 metrics = 2000 series x 8640 points (1 day at 10 s) = 17.28 M points, 4 conns.
+  --quick = 20 hosts x 10 metrics x 360 points (72 000 points).
+  --repeat N runs the servers N times, interleaved; the cairn/VM row compares medians.
+  CAIRND (default build/release/cairnd) and VM_BIN (default /usr/bin/victoria-metrics).
+EOF
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --quick) HOSTS=20 METRICS=10 POINTS=360 ;;
+    --hosts) HOSTS=$2; shift ;;
+    --metrics) METRICS=$2; shift ;;
+    --points) POINTS=$2; shift ;;
+    --conns) CONNS=$2; shift ;;
+    --seed) SEED=$2; shift ;;
+    --tagged) TAGGED=1 ;;
+    --pregen) PREGEN=1 ;;
+    --repeat) REPEAT=$2; shift ;;
+    --servers) SERVERS=$2; shift ;;
+    --results) RESULTS=$2; shift ;;
+    --keep) KEEP=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "ingest.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+for v in HOSTS METRICS POINTS CONNS SEED START_S REPEAT; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || { echo "ingest.sh: $v must be a number" >&2; exit 2; }
+done
+
+log() { echo "[ingest $(date -u +%H:%M:%S)] $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+for tool in curl jq du awk; do
+    command -v "$tool" >/dev/null || die "$tool is required"
+done
+
+make -s -C "$HERE" >/dev/null || die "building bench/out/gen failed"
+GEN=$HERE/out/gen
+
+GEN_ARGS=(--hosts "$HOSTS" --metrics "$METRICS" --points "$POINTS" --seed "$SEED"
+    --start "$START_S")
+[ "$TAGGED" = 1 ] && GEN_ARGS+=(--tagged)
+SERIES=$((HOSTS * METRICS))
+EXPECT=$((SERIES * POINTS))
+LAST_S=$((START_S + (POINTS - 1) * 10))
+END_S=$((LAST_S + 1))
+WINDOW_S=$((POINTS * 10 + 10))
+FLOOR_LINE=$("$GEN" "${GEN_ARGS[@]}" --floor)
+FLOOR_BITS=$(sed -n 's/.*floor_bits_per_point=\([0-9.]*\).*/\1/p' <<<"$FLOOR_LINE")
+FLOOR_BYTES=$(sed -n 's/.*floor_bytes_per_point=\([0-9.]*\).*/\1/p' <<<"$FLOOR_LINE")
+CLK_TCK=$(getconf CLK_TCK)
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/cairn-bench.XXXXXX")
+PIDS=()
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do
+        if kill -0 "$p" 2>/dev/null; then
+            kill -KILL "$p" 2>/dev/null || true
+            wait "$p" 2>/dev/null || true
+        fi
+    done
+    if [ "$KEEP" = 1 ]; then
+        log "kept $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now_ns() { date +%s%N; }
+
+# cpu_s PID: utime+stime in seconds (fields 14 and 15 of /proc/PID/stat, after the comm field).
+cpu_s() {
+    local rest
+    rest=$(sed 's/^.*) //' "/proc/$1/stat")
+    awk -v t="$CLK_TCK" '{ printf "%.2f", ($12 + $13) / t }' <<<"$rest"
+}
+hwm_mib() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+
+# wait_http URL TIMEOUT_S PID: until URL answers 200, the server dies, or the time runs out.
+wait_http() {
+    local deadline=$((SECONDS + $2))
+    while [ $SECONDS -lt $deadline ]; do
+        kill -0 "$3" 2>/dev/null || return 1
+        if curl -s -o /dev/null -m 2 -w '%{http_code}' "$1" 2>/dev/null | grep -q '^200$'; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# stop_server PID SIGNAL: graceful stop, bounded; SIGKILL and a note if it hangs.
+stop_server() {
+    local pid=$1 sig=$2 deadline=$((SECONDS + STOP_TIMEOUT_S))
+    kill "-$sig" "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "server $pid did not stop within ${STOP_TIMEOUT_S}s of SIG$sig; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        return 1
+    fi
+    wait "$pid" 2>/dev/null || true
+    return 0
+}
+
+# ---- VictoriaMetrics -------------------------------------------------------------------------
+vm_query() { # vm_query HTTP_PORT PROMQL TIME -> the scalar of the first result, or 0
+    { curl -s -m 120 "http://127.0.0.1:$1/api/v1/query" --data-urlencode "query=$2" \
+        -d "time=$3" -d nocache=1 || true; } | jq -r '.data.result[0].value[1] // "0"' 2>/dev/null ||
+        echo 0
+}
+vm_count() {
+    curl -s -m 60 -o /dev/null "http://127.0.0.1:$1/internal/force_flush" || true
+    vm_query "$1" "sum(count_over_time({__name__=~\".+\"}[${WINDOW_S}s]))" "$END_S"
+}
+vm_metric() { # vm_metric HTTP_PORT NAME -> sum of that metric's samples in /metrics
+    { curl -s -m 30 "http://127.0.0.1:$1/metrics" || true; } |
+        awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $2 } END { print s + 0 }'
+}
+
+# ---- cairn -----------------------------------------------------------------------------------
+# cairn_cfg KIND PORT FILE: a curl config with one Akumuli query per target (KIND aggregate|select)
+cairn_cfg() {
+    local from=$((START_S * 1000000000)) to=$(((LAST_S + 10) * 1000000000)) name q sep=""
+    : >"$3"
+    while IFS= read -r name; do
+        if [ "$1" = aggregate ]; then
+            q="{\\\"aggregate\\\":{\\\"$name\\\":\\\"count\\\"},"
+        else
+            q="{\\\"select\\\":\\\"$name\\\","
+        fi
+        q+="\\\"range\\\":{\\\"from\\\":$from,\\\"to\\\":$to},\\\"output\\\":{\\\"format\\\":\\\"csv\\\"}}"
+        printf '%surl = "http://127.0.0.1:%s/api/query"\ndata = "%s"\n' "$sep" "$2" "$q" >>"$3"
+        sep=$'next\n'
+    done < <("$GEN" "${GEN_ARGS[@]}" --names)
+}
+cairn_count_aggregate() { # sums the last CSV column of the `name:count tags,ts,value` rows
+    { curl -s -m 300 -K "$1" 2>/dev/null || true; } |
+        awk -F, 'NF >= 3 && $NF ~ /^[0-9.eE+]+$/ { s += $NF; n++ } END { printf "%.0f\n", (n ? s : -1) }'
+}
+cairn_count_select() { # counts CSV rows (`name,ts,value`); error lines have no comma
+    { curl -s -m 900 -K "$1" 2>/dev/null || true; } | awk -F, 'NF >= 3 { n++ } END { print n + 0 }'
+}
+
+# ---- one server --------------------------------------------------------------------------------
+ROWS=()
+WIRE_BYTES=unknown
+declare -A R_PPS R_CPU R_RSS R_BPP
+
+run_server() {
+    local srv=$1
+    local dir=$WORK/$srv.$2 gport hport pid sig health
+    mkdir -p "$dir/data"
+    gport=$("$GEN" --free-port)
+    hport=$("$GEN" --free-port)
+    while [ "$hport" = "$gport" ]; do hport=$("$GEN" --free-port); done
+    case $srv in
+    cairn)
+        if [ ! -x "$CAIRND" ]; then
+            log "cairn: $CAIRND is missing (not built yet); skipping cairn"
+            [ "$2" = 1 ] && ROWS+=("| cairn | not yet measured ($CAIRND missing) | | | | | | | | | | |")
+            return 0
+        fi
+        "$CAIRND" --data "$dir/data" --set "graphite.plaintext=127.0.0.1:$gport" \
+            --set graphite.udp= --set graphite.pickle= --set resp.tcp= --set resp.udp= \
+            --set opentsdb.tcp= --set "http.listen=127.0.0.1:$hport" >"$dir/server.log" 2>&1 &
+        pid=$!
+        sig=TERM
+        ;;
+    victoria-metrics)
+        [ -x "$VM_BIN" ] || die "$VM_BIN is missing (apt-get install victoria-metrics)"
+        # retentionPeriod: the data set lies in 2026-01, older than VM's default 1 month.
+        "$VM_BIN" -storageDataPath="$dir/data" -httpListenAddr="127.0.0.1:$hport" \
+            -graphiteListenAddr="127.0.0.1:$gport" -retentionPeriod=100y \
+            -search.disableCache -loggerLevel=ERROR >"$dir/server.log" 2>&1 &
+        pid=$!
+        sig=INT
+        ;;
+    *) die "unknown server $srv" ;;
+    esac
+    PIDS+=("$pid")
+    log "$srv: pid $pid, graphite 127.0.0.1:$gport, http 127.0.0.1:$hport, data $dir/data"
+    health="http://127.0.0.1:$hport/health"
+    wait_http "$health" "$START_TIMEOUT_S" "$pid" ||
+        die "$srv did not answer $health within ${START_TIMEOUT_S}s (log: $(tail -5 "$dir/server.log"))"
+
+    local count_mode=vm cfg_agg=$dir/agg.curl cfg_sel=$dir/sel.curl
+    if [ "$srv" = cairn ]; then
+        cairn_cfg aggregate "$hport" "$cfg_agg"
+        cairn_cfg select "$hport" "$cfg_sel"
+        count_mode=cairn_aggregate
+    fi
+
+    local gen_flags=(--connect "$gport" --conns "$CONNS")
+    [ "$PREGEN" = 1 ] && gen_flags+=(--pregen)
+    log "$srv: sending $EXPECT points ($SERIES series x $POINTS) over $CONNS connections"
+    timeout "$SEND_TIMEOUT_S" "$GEN" "${GEN_ARGS[@]}" "${gen_flags[@]}" 2>"$dir/gen.log" ||
+        die "$srv: gen failed: $(cat "$dir/gen.log")"
+    local first_ns send_s gen_cpu
+    first_ns=$(sed -n 's/.*first_byte_ns=\([0-9]*\).*/\1/p' "$dir/gen.log")
+    send_s=$(sed -n 's/.*send_s=\([0-9.]*\).*/\1/p' "$dir/gen.log")
+    gen_cpu=$(sed -n 's/.*cpu_s=\([0-9.]*\).*/\1/p' "$dir/gen.log")
+    WIRE_BYTES=$(sed -n 's/.* bytes=\([0-9]*\).*/\1/p' "$dir/gen.log")
+    log "$srv: gen done in ${send_s}s; polling until $EXPECT points are queryable"
+
+    local deadline=$((SECONDS + POLL_TIMEOUT_S)) got=0 done_ns=0 polls=0
+    while [ $SECONDS -lt $deadline ]; do
+        kill -0 "$pid" 2>/dev/null || die "$srv exited during the poll (log: $(tail -5 "$dir/server.log"))"
+        case $count_mode in
+        vm) got=$(vm_count "$hport") ;;
+        cairn_aggregate)
+            got=$(cairn_count_aggregate "$cfg_agg")
+            if [ "$got" = -1 ]; then
+                log "cairn: aggregate count gives no rows; polling select row counts instead"
+                count_mode=cairn_select
+                got=$(cairn_count_select "$cfg_sel")
+            fi
+            ;;
+        cairn_select) got=$(cairn_count_select "$cfg_sel") ;;
+        esac
+        polls=$((polls + 1))
+        if [ "$got" = "$EXPECT" ]; then
+            done_ns=$(now_ns)
+            break
+        fi
+        sleep 0.2
+    done
+    [ "$done_ns" != 0 ] || die "$srv: only $got of $EXPECT points queryable after ${POLL_TIMEOUT_S}s"
+    local cpu_ingest wall_s pps
+    cpu_ingest=$(cpu_s "$pid")
+    wall_s=$(awk -v a="$first_ns" -v b="$done_ns" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+    pps=$(awk -v n="$EXPECT" -v s="$wall_s" 'BEGIN { printf "%.0f", n / s }')
+    log "$srv: all $EXPECT points queryable after ${wall_s}s ($polls polls): $pps points/s"
+
+    # Verification (untimed).
+    local check="" series_seen
+    if [ "$srv" = victoria-metrics ]; then
+        # /api/v1/series/count counts index entries and may exceed the distinct series
+        # (VM documents it as approximate), so the check counts series with a query.
+        series_seen=$(vm_query "$hport" "count(last_over_time({__name__=~\".+\"}[${WINDOW_S}s]))" "$END_S")
+        [ "$series_seen" = "$SERIES" ] || die "VM holds $series_seen series, expected $SERIES"
+        check="series=$series_seen, series/count=$(curl -s -m 60 "http://127.0.0.1:$hport/api/v1/series/count" | jq -r '.data[0]')"
+        local ins
+        ins=$(vm_metric "$hport" vm_rows_inserted_total)
+        [ "$ins" = "$EXPECT" ] || log "WARNING: vm_rows_inserted_total=$ins, expected $EXPECT"
+        curl -s -m 120 -o /dev/null "http://127.0.0.1:$hport/internal/force_flush" || true
+        log "$srv: $(du -sb "$dir/data" | awk '{ print $1 }') bytes live after force_flush;" \
+            "forcing a merge (/internal/force_merge)"
+        curl -s -m 60 -o /dev/null "http://127.0.0.1:$hport/internal/force_merge" || true
+        sleep 1
+        local mdl=$((SECONDS + MERGE_TIMEOUT_S))
+        while [ $SECONDS -lt $mdl ] && [ "$(vm_metric "$hport" vm_active_force_merges)" != 0 ]; do
+            sleep 0.5
+        done
+        [ "$(vm_metric "$hport" vm_active_force_merges)" = 0 ] ||
+            log "WARNING: VM force merge still running after ${MERGE_TIMEOUT_S}s"
+    else
+        local rows
+        rows=$(cairn_count_select "$cfg_sel")
+        [ "$rows" = "$EXPECT" ] || die "cairn: select returned $rows rows, expected $EXPECT"
+        check="select rows=$rows"
+    fi
+
+    local cpu_total rss
+    cpu_total=$(cpu_s "$pid")
+    rss=$(hwm_mib "$pid")
+    local stopped=ok
+    stop_server "$pid" "$sig" || stopped="killed after ${STOP_TIMEOUT_S}s"
+    local bytes bytes_nocache bpp bpp_nocache xfloor
+    bytes=$(du -sb "$dir/data" | awk '{ print $1 }')
+    if [ -d "$dir/data/cache" ]; then
+        bytes_nocache=$((bytes - $(du -sb "$dir/data/cache" | awk '{ print $1 }')))
+    else
+        bytes_nocache=$bytes
+    fi
+    bpp=$(awk -v b="$bytes" -v n="$EXPECT" 'BEGIN { printf "%.3f", b / n }')
+    bpp_nocache=$(awk -v b="$bytes_nocache" -v n="$EXPECT" 'BEGIN { printf "%.3f", b / n }')
+    xfloor=$(awk -v b="$bpp_nocache" -v f="$FLOOR_BYTES" 'BEGIN { printf "%.2f", b / f }')
+    log "$srv: cpu ${cpu_ingest}s/${cpu_total}s, rss ${rss} MiB, ${bytes} B on disk ($bpp B/pt), stop: $stopped"
+    ROWS+=("| $srv | $EXPECT | $wall_s | $pps | $cpu_ingest | $cpu_total | $rss | $bytes | $bpp | $bpp_nocache | $xfloor | $gen_cpu |")
+    R_PPS[$srv]+=" $pps"
+    R_CPU[$srv]+=" $cpu_ingest"
+    R_RSS[$srv]+=" $rss"
+    R_BPP[$srv]+=" $bpp_nocache"
+    log "$srv: check: $check; gen send_s=$send_s; stop=$stopped"
+}
+
+for ((run = 1; run <= REPEAT; run++)); do
+    for s in $SERVERS; do
+        run_server "$s" "$run"
+    done
+done
+
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END {
+    if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+ratio() { awk -v a="$(median "$1")" -v b="$(median "$2")" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
+
+{
+    echo "### $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo
+    echo "- machine: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)," \
+        "$(awk '/^MemTotal:/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM," \
+        "kernel $(uname -r)"
+    echo "- victoria-metrics: $(dpkg-query -W -f '${Version}' victoria-metrics 2>/dev/null || echo "?") ($VM_BIN)"
+    echo "- command: \`$CMDLINE\` (HOSTS=$HOSTS METRICS=$METRICS POINTS=$POINTS CONNS=$CONNS" \
+        "TAGGED=$TAGGED SEED=$SEED PREGEN=$PREGEN REPEAT=$REPEAT)"
+    echo "- data set: $SERIES series x $POINTS points = $EXPECT points, $([ "$TAGGED" = 1 ] &&
+        echo tagged || echo untagged) Graphite plaintext, $WIRE_BYTES bytes on the wire"
+    echo "- entropy floor (\`gen --floor\`): $FLOOR_BITS bits/point = $FLOOR_BYTES bytes/point"
+    echo
+    echo "| server | points | s (first byte → all queryable) | points/s | CPU s ingest | CPU s total | peak RSS MiB | disk bytes | bytes/point | bytes/point w/o VM cache/ | × floor | gen CPU s |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for r in "${ROWS[@]}"; do echo "$r"; done
+    if [ -n "${R_PPS[cairn]:-}" ] && [ -n "${R_PPS[victoria-metrics]:-}" ]; then
+        echo "| cairn / VM$([ "$REPEAT" -gt 1 ] && echo " (medians)") | | | $(ratio "${R_PPS[cairn]}" "${R_PPS[victoria-metrics]}") | $(ratio "${R_CPU[cairn]}" "${R_CPU[victoria-metrics]}") | | $(ratio "${R_RSS[cairn]}" "${R_RSS[victoria-metrics]}") | | | $(ratio "${R_BPP[cairn]}" "${R_BPP[victoria-metrics]}") | | |"
+    else
+        echo "| cairn / VM | not yet measured | | | | | | | | | | |"
+    fi
+    echo "| entropy floor | $EXPECT | | | | | | $(awk -v f="$FLOOR_BYTES" -v n="$EXPECT" 'BEGIN { printf "%.0f", f * n }') | $FLOOR_BYTES | $FLOOR_BYTES | 1.00 | |"
+    echo
+} >"$WORK/section.md"
+cat "$WORK/section.md"
+if [ -n "$RESULTS" ]; then
+    cat "$WORK/section.md" >>"$RESULTS"
+    log "appended to $RESULTS"
+fi

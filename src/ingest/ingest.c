@@ -1,0 +1,161 @@
+/*
+ * Per-thread ingest: key -> id cache, batch filling and submission (see ingest.h).
+ *
+ * The cache is an open-addressing table of (hash, id, borrowed key) entries. Keys point into
+ * the SeriesIndex's key storage, which never moves or frees them, so a cached entry stays valid
+ * for the life of the index.
+ */
+#include "ingest/ingest.h"
+#include "core/alloc.h"
+#include "core/hash.h"
+
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+typedef struct CacheEntry {
+    uint64_t hash;        /* hash64 of the key; 0 marks an empty slot */
+    uint64_t id;          /* series id */
+    const uint8_t *key;   /* borrowed from the index */
+    size_t key_len;
+} CacheEntry;
+
+struct Ingest {
+    Engine *e;            /* borrowed */
+    SeriesIndex *ix;      /* borrowed */
+    BatchPool *pool;      /* owned */
+    PointBatch *cur;      /* batch being filled, or NULL */
+    int wake_fd;          /* owned eventfd */
+    CacheEntry *cache;    /* owned table of cache_cap slots */
+    size_t cache_cap;     /* power of two */
+    size_t cache_n;       /* used slots */
+};
+
+Ingest *ingest_new(Engine *e, SeriesIndex *ix, uint32_t batches, uint32_t batch_points)
+{
+    Ingest *in = ts_calloc(1, sizeof(*in));
+    in->e = e;
+    in->ix = ix;
+    in->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    in->pool = batch_pool_new(batches, batch_points, in->wake_fd);
+    in->cache_cap = 1024;
+    in->cache = ts_calloc(in->cache_cap, sizeof(CacheEntry));
+    return in;
+}
+
+void ingest_free(Ingest *in)
+{
+    if (!in)
+        return;
+    batch_pool_free(in->pool);
+    if (in->wake_fd >= 0)
+        close(in->wake_fd);
+    ts_free(in->cache);
+    ts_free(in);
+}
+
+static uint64_t key_hash(Slice key)
+{
+    uint64_t h = hash64(key.p, key.n);
+    return h ? h : 1;
+}
+
+static void cache_insert(Ingest *in, uint64_t h, uint64_t id, Slice key)
+{
+    if ((in->cache_n + 1) * 2 > in->cache_cap) {
+        size_t cap = in->cache_cap * 2;
+        CacheEntry *t = ts_calloc(cap, sizeof(CacheEntry));
+        for (size_t i = 0; i < in->cache_cap; i++) {
+            CacheEntry *c = &in->cache[i];
+            if (!c->hash)
+                continue;
+            size_t j = c->hash & (cap - 1);
+            while (t[j].hash)
+                j = (j + 1) & (cap - 1);
+            t[j] = *c;
+        }
+        ts_free(in->cache);
+        in->cache = t;
+        in->cache_cap = cap;
+    }
+    size_t j = h & (in->cache_cap - 1);
+    while (in->cache[j].hash)
+        j = (j + 1) & (in->cache_cap - 1);
+    in->cache[j] = (CacheEntry){h, id, key.p, key.n};
+    in->cache_n++;
+}
+
+/* Resolve a key to an id: the private cache first, then the shared index. */
+static int resolve(Ingest *in, Slice key, uint64_t *id)
+{
+    uint64_t h = key_hash(key);
+    size_t j = h & (in->cache_cap - 1);
+    for (;;) {
+        CacheEntry *c = &in->cache[j];
+        if (!c->hash)
+            break;
+        if (c->hash == h && c->key_len == key.n && memcmp(c->key, key.p, key.n) == 0) {
+            *id = c->id;
+            return TS_OK;
+        }
+        j = (j + 1) & (in->cache_cap - 1);
+    }
+    bool created = false;
+    int rc = series_index_intern(in->ix, key, id, &created);
+    if (rc != TS_OK)
+        return rc;
+    Slice stable;
+    rc = series_index_key(in->ix, *id, &stable);
+    if (rc != TS_OK)
+        return rc;
+    cache_insert(in, h, *id, stable);
+    return TS_OK;
+}
+
+int ingest_ready(Ingest *in)
+{
+    if (!in->cur)
+        in->cur = batch_pool_get(in->pool);
+    return in->cur != NULL;
+}
+
+int ingest_put(Ingest *in, Slice key, int64_t ts_ns, double value)
+{
+    if (engine_read_only(in->e))
+        return TS_ERR_READONLY;
+    if (!ingest_ready(in))
+        return TS_ERR_AGAIN;
+    uint64_t id;
+    int rc = resolve(in, key, &id);
+    if (rc != TS_OK)
+        return rc;
+    PointBatch *b = in->cur;
+    b->ids[b->n] = id;
+    b->ts_ns[b->n] = ts_ns;
+    b->values[b->n] = value;
+    if (++b->n == b->cap) {
+        engine_submit(in->e, b);
+        in->cur = NULL;
+    }
+    return TS_OK;
+}
+
+void ingest_flush(Ingest *in)
+{
+    if (in->cur && in->cur->n > 0) {
+        engine_submit(in->e, in->cur);
+        in->cur = NULL;
+    }
+}
+
+int ingest_wake_fd(Ingest *in)
+{
+    return in->wake_fd;
+}
+
+void ingest_drain_wake(Ingest *in)
+{
+    uint64_t v;
+    ssize_t r = read(in->wake_fd, &v, sizeof(v));
+    (void)r;
+}

@@ -1,0 +1,44 @@
+/*
+ * Ingest: the per-thread path from a decoded point (canonical series key, time, value) to a
+ * PointBatch on its way to the storage engine.
+ *
+ * One Ingest per event-loop thread, used only by that thread. It resolves keys to series ids
+ * through a private cache in front of the shared SeriesIndex (a known series costs one hash and
+ * one compare, no lock, no allocation), fills batches from its own BatchPool and submits them to
+ * the engine. When every batch of the pool is in flight, ingest_put answers TS_ERR_AGAIN: the
+ * caller stops reading until ingest_wake_fd() becomes readable (backpressure).
+ */
+#ifndef CAIRN_INGEST_INGEST_H
+#define CAIRN_INGEST_INGEST_H
+
+#include <stdint.h>
+
+#include "core/slice.h"
+#include "index/series_index.h"
+#include "storage/engine.h"
+
+typedef struct Ingest Ingest;
+
+/* New per-thread ingest; caller owns; free with ingest_free after engine_close. */
+Ingest *ingest_new(Engine *e, SeriesIndex *ix, uint32_t batches, uint32_t batch_points);
+void ingest_free(Ingest *in);
+
+/*
+ * Queue one point. Returns TS_OK; TS_ERR_AGAIN when no batch is free (nothing was queued: retry
+ * after ingest_wake_fd is readable); TS_ERR_LIMIT when the series is new and storage.max_series
+ * is reached; TS_ERR_READONLY when the store refuses writes.
+ */
+int ingest_put(Ingest *in, Slice key, int64_t ts_ns, double value);
+
+/* True if a point could be queued now without TS_ERR_AGAIN. */
+int ingest_ready(Ingest *in);
+
+/* Submit the partly filled batch, if any (end of a read event, periodic tick, shutdown). */
+void ingest_flush(Ingest *in);
+
+/* eventfd that becomes readable when a batch returns to an exhausted pool; drain it with
+ * ingest_drain_wake before resuming. */
+int ingest_wake_fd(Ingest *in);
+void ingest_drain_wake(Ingest *in);
+
+#endif

@@ -1,0 +1,141 @@
+/*
+ * Engine: cairn's storage engine.
+ *
+ * Points arrive in PointBatches from the ingest threads and go, on one storage thread, first to
+ * the write-ahead log (wal.c) and then into the active memtable (per series: a sorted head of raw
+ * points plus sealed compressed blocks). A full memtable is frozen and written by a flusher thread
+ * into an immutable segment file (segment.c) of blocks (block.c); then the WAL files it covered are
+ * deleted. Segments are merged in the background (compaction) and dropped whole when older than the
+ * retention. Queries read segments + frozen + active memtable and merge them so the last write of
+ * a (series, timestamp) wins.
+ *
+ * Data directory layout:
+ *   <dir>/series.dat        series keys by id (index/series_index.c)
+ *   <dir>/wal/<seq>.wal     write-ahead log (storage/wal.c)
+ *   <dir>/seg/<seq>.seg     segments (storage/segment.c); a higher seq wins over a lower one
+ *   <dir>/LOCK              flock()ed while a server has the directory open
+ *
+ * WAL record payloads written by the engine (little-endian, varints are LEB128):
+ *   ENGINE_REC_SERIES (1): [u64 id][key bytes]            a new series, before any of its points
+ *   ENGINE_REC_POINTS (2): [varint count] then count times
+ *                          [varint id][varint zigzag(ts_ns - previous ts_ns, starting at 0)]
+ *                          [u64 value bits]
+ */
+#ifndef CAIRN_STORAGE_ENGINE_H
+#define CAIRN_STORAGE_ENGINE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/slice.h"
+#include "core/status.h"
+#include "index/series_index.h"
+#include "query/source.h"
+
+#define ENGINE_REC_SERIES 1
+#define ENGINE_REC_POINTS 2
+
+typedef struct Engine Engine;
+typedef struct BatchPool BatchPool;
+
+/* A batch of points on its way from an ingest thread to the storage thread. */
+typedef struct PointBatch {
+    BatchPool *pool;   /* owner; the batch returns there after it is stored */
+    uint32_t n;        /* points in use */
+    uint32_t cap;      /* capacity of the arrays */
+    uint64_t *ids;     /* series ids */
+    int64_t *ts_ns;    /* timestamps */
+    double *values;    /* values */
+    struct PointBatch *next; /* queue / free-list link */
+} PointBatch;
+
+typedef struct EngineOptions {
+    const char *dir;            /* data directory */
+    int64_t sync_interval_ns;   /* 0 = fsync before a batch is acknowledged */
+    int64_t retention_ns;       /* 0 = forever */
+    uint64_t wal_segment_bytes; /* WAL file rotation size */
+    uint64_t memtable_bytes;    /* flush the memtable past this */
+    int64_t flush_interval_ns;  /* flush at least this often (0 = only by size) */
+    uint32_t compact_segments;  /* compact when more segments than this */
+    uint64_t max_points_per_query; /* QuerySource read cap */
+    bool offline;               /* tools: recover and read only; no WAL writer, no threads */
+} EngineOptions;
+
+typedef struct EngineStats {
+    uint64_t points_written;   /* points stored (WAL + memtable) */
+    uint64_t wal_bytes;        /* bytes appended to the WAL since start */
+    uint64_t wal_fsyncs;       /* fdatasync calls */
+    uint64_t segments;         /* segment files */
+    uint64_t segment_bytes;    /* bytes of segment files */
+    uint64_t blocks;           /* blocks in segment files */
+    uint64_t memtable_bytes;   /* approximate bytes held in memtables */
+    uint64_t flushes;          /* memtable flushes */
+    uint64_t compactions;      /* compactions done */
+    uint64_t retention_drops;  /* segments dropped by retention */
+    uint64_t recovered_points; /* points replayed from the WAL at start */
+    uint64_t wal_dropped_bytes; /* torn/corrupt WAL bytes cut at start */
+    uint64_t dropped_points;   /* points refused because the store is read-only */
+    bool read_only;            /* latched after a write/fsync error */
+} EngineStats;
+
+/*
+ * Open (creating if needed) the data directory, load the series index into 'ix', open the
+ * segments and replay the WAL, then start the storage, flusher and compaction threads.
+ * 'ix' is borrowed and must outlive the engine. Caller owns *out; close with engine_close.
+ */
+int engine_open(const EngineOptions *opt, SeriesIndex *ix, Engine **out, TsError *err);
+
+/*
+ * Stop: store every queued batch, flush the memtable to a segment, fsync, join the threads and
+ * free. NULL is a no-op.
+ */
+void engine_close(Engine *e);
+
+/*
+ * A pool of 'count' batches of 'cap' points each for one ingest thread. 'wake_fd' (an eventfd,
+ * or -1) is written when a batch returns to an empty pool. Caller owns; free with
+ * batch_pool_free after every batch has come back.
+ */
+BatchPool *batch_pool_new(uint32_t count, uint32_t cap, int wake_fd);
+void batch_pool_free(BatchPool *p);
+/* A free batch (n == 0), or NULL if all are in flight. Thread-safe. */
+PointBatch *batch_pool_get(BatchPool *p);
+
+/*
+ * Hand a batch to the storage thread (takes ownership; it returns to its pool once stored).
+ * Never blocks. The batch's series ids must come from the engine's index.
+ */
+void engine_submit(Engine *e, PointBatch *b);
+
+/* Counters snapshot. */
+void engine_stats(Engine *e, EngineStats *out);
+
+/* Per-query state behind a QuerySource: counts points read against the query cap. */
+typedef struct EngineQuery {
+    Engine *e;
+    uint64_t points_read;
+} EngineQuery;
+
+/*
+ * Fill 'out' with a QuerySource reading this engine (find/key via the index, read via storage).
+ * 'q' is caller-embedded state for one query and must outlive the use of 'out'.
+ */
+void engine_query_source(Engine *e, EngineQuery *q, QuerySource *out);
+
+/* True once a WAL write/fsync or a flush failed: writes are refused until restart. */
+bool engine_read_only(Engine *e);
+
+/*
+ * Verify every segment of an offline engine: file structure, every block's checksum and
+ * decoding, per-series order and non-overlap, point counts and min/max times against the index
+ * entries, and that every series id is known to the index. Appends one line per problem (and a
+ * summary) to 'report'; *problems receives the number of problems found.
+ */
+int engine_check(Engine *e, Buf *report, uint64_t *problems);
+
+/* Flush the active memtable now and wait until it is in a segment (tests, shutdown). */
+int engine_flush(Engine *e);
+
+#endif
