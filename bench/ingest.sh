@@ -46,6 +46,7 @@ SEND_TIMEOUT_S=${SEND_TIMEOUT_S:-1800}
 POLL_TIMEOUT_S=${POLL_TIMEOUT_S:-900}
 MERGE_TIMEOUT_S=${MERGE_TIMEOUT_S:-900}
 STOP_TIMEOUT_S=${STOP_TIMEOUT_S:-300}
+IDLE_WAIT_S=${IDLE_WAIT_S:-180}          # wait up to this long for other load to go away
 CMDLINE="$0 $*"
 
 usage() {
@@ -134,6 +135,25 @@ cpu_s() {
     rest=$(sed 's/^.*) //' "/proc/$1/stat")
     awk -v t="$CLK_TCK" '{ printf "%.2f", ($12 + $13) / t }' <<<"$rest"
 }
+# busy_jiffies: CPU time all processes on the machine used (user nice system irq softirq steal).
+busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+# wait_idle: bounded wait until the rest of the machine uses < 10% of one core over 1 s, so
+# that other people's jobs on a shared machine do not skew the numbers (they are reported
+# anyway in the "other CPU s" column).
+wait_idle() {
+    local deadline=$((SECONDS + IDLE_WAIT_S)) a b
+    while :; do
+        a=$(busy_jiffies)
+        sleep 1
+        b=$(busy_jiffies)
+        if [ $((b - a)) -lt $((CLK_TCK / 10)) ]; then return 0; fi
+        if [ $SECONDS -ge $deadline ]; then
+            log "WARNING: machine still busy ($(((b - a) * 100 / CLK_TCK))% of a core used by" \
+                "others) after ${IDLE_WAIT_S}s; measuring anyway"
+            return 0
+        fi
+    done
+}
 hwm_mib() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 
 # wait_http URL TIMEOUT_S PID: until URL answers 200, the server dies, or the time runs out.
@@ -219,7 +239,7 @@ run_server() {
     cairn)
         if [ ! -x "$CAIRND" ]; then
             log "cairn: $CAIRND is missing (not built yet); skipping cairn"
-            [ "$2" = 1 ] && ROWS+=("| cairn | not yet measured ($CAIRND missing) | | | | | | | | | | |")
+            [ "$2" = 1 ] && ROWS+=("| cairn | not yet measured ($CAIRND missing) | | | | | | | | | | | |")
             return 0
         fi
         "$CAIRND" --data "$dir/data" --set "graphite.plaintext=127.0.0.1:$gport" \
@@ -254,6 +274,10 @@ run_server() {
 
     local gen_flags=(--connect "$gport" --conns "$CONNS")
     [ "$PREGEN" = 1 ] && gen_flags+=(--pregen)
+    wait_idle
+    local busy0 srv_cpu0
+    busy0=$(busy_jiffies)
+    srv_cpu0=$(cpu_s "$pid")
     log "$srv: sending $EXPECT points ($SERIES series x $POINTS) over $CONNS connections"
     timeout "$SEND_TIMEOUT_S" "$GEN" "${GEN_ARGS[@]}" "${gen_flags[@]}" 2>"$dir/gen.log" ||
         die "$srv: gen failed: $(cat "$dir/gen.log")"
@@ -287,8 +311,11 @@ run_server() {
         sleep 0.2
     done
     [ "$done_ns" != 0 ] || die "$srv: only $got of $EXPECT points queryable after ${POLL_TIMEOUT_S}s"
-    local cpu_ingest wall_s pps
+    local cpu_ingest wall_s pps other_cpu
     cpu_ingest=$(cpu_s "$pid")
+    other_cpu=$(awk -v b0="$busy0" -v b1="$(busy_jiffies)" -v t="$CLK_TCK" -v s0="$srv_cpu0" \
+        -v s1="$cpu_ingest" -v g="$gen_cpu" 'BEGIN { o = (b1 - b0) / t - (s1 - s0) - g;
+        printf "%.1f", o < 0 ? 0 : o }')
     wall_s=$(awk -v a="$first_ns" -v b="$done_ns" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
     pps=$(awk -v n="$EXPECT" -v s="$wall_s" 'BEGIN { printf "%.0f", n / s }')
     log "$srv: all $EXPECT points queryable after ${wall_s}s ($polls polls): $pps points/s"
@@ -338,7 +365,7 @@ run_server() {
     bpp_nocache=$(awk -v b="$bytes_nocache" -v n="$EXPECT" 'BEGIN { printf "%.3f", b / n }')
     xfloor=$(awk -v b="$bpp_nocache" -v f="$FLOOR_BYTES" 'BEGIN { printf "%.2f", b / f }')
     log "$srv: cpu ${cpu_ingest}s/${cpu_total}s, rss ${rss} MiB, ${bytes} B on disk ($bpp B/pt), stop: $stopped"
-    ROWS+=("| $srv | $EXPECT | $wall_s | $pps | $cpu_ingest | $cpu_total | $rss | $bytes | $bpp | $bpp_nocache | $xfloor | $gen_cpu |")
+    ROWS+=("| $srv | $EXPECT | $wall_s | $pps | $cpu_ingest | $cpu_total | $rss | $bytes | $bpp | $bpp_nocache | $xfloor | $gen_cpu | $other_cpu |")
     R_PPS[$srv]+=" $pps"
     R_CPU[$srv]+=" $cpu_ingest"
     R_RSS[$srv]+=" $rss"
@@ -370,15 +397,15 @@ ratio() { awk -v a="$(median "$1")" -v b="$(median "$2")" 'BEGIN { if (b + 0 == 
         echo tagged || echo untagged) Graphite plaintext, $WIRE_BYTES bytes on the wire"
     echo "- entropy floor (\`gen --floor\`): $FLOOR_BITS bits/point = $FLOOR_BYTES bytes/point"
     echo
-    echo "| server | points | s (first byte → all queryable) | points/s | CPU s ingest | CPU s total | peak RSS MiB | disk bytes | bytes/point | bytes/point w/o VM cache/ | × floor | gen CPU s |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| server | points | s (first byte → all queryable) | points/s | CPU s ingest | CPU s total | peak RSS MiB | disk bytes | bytes/point | bytes/point w/o VM cache/ | × floor | gen CPU s | other CPU s |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for r in "${ROWS[@]}"; do echo "$r"; done
     if [ -n "${R_PPS[cairn]:-}" ] && [ -n "${R_PPS[victoria-metrics]:-}" ]; then
-        echo "| cairn / VM$([ "$REPEAT" -gt 1 ] && echo " (medians)") | | | $(ratio "${R_PPS[cairn]}" "${R_PPS[victoria-metrics]}") | $(ratio "${R_CPU[cairn]}" "${R_CPU[victoria-metrics]}") | | $(ratio "${R_RSS[cairn]}" "${R_RSS[victoria-metrics]}") | | | $(ratio "${R_BPP[cairn]}" "${R_BPP[victoria-metrics]}") | | |"
+        echo "| cairn / VM$([ "$REPEAT" -gt 1 ] && echo " (medians)") | | | $(ratio "${R_PPS[cairn]}" "${R_PPS[victoria-metrics]}") | $(ratio "${R_CPU[cairn]}" "${R_CPU[victoria-metrics]}") | | $(ratio "${R_RSS[cairn]}" "${R_RSS[victoria-metrics]}") | | | $(ratio "${R_BPP[cairn]}" "${R_BPP[victoria-metrics]}") | | | |"
     else
-        echo "| cairn / VM | not yet measured | | | | | | | | | | |"
+        echo "| cairn / VM | not yet measured | | | | | | | | | | | |"
     fi
-    echo "| entropy floor | $EXPECT | | | | | | $(awk -v f="$FLOOR_BYTES" -v n="$EXPECT" 'BEGIN { printf "%.0f", f * n }') | $FLOOR_BYTES | $FLOOR_BYTES | 1.00 | |"
+    echo "| entropy floor | $EXPECT | | | | | | $(awk -v f="$FLOOR_BYTES" -v n="$EXPECT" 'BEGIN { printf "%.0f", f * n }') | $FLOOR_BYTES | $FLOOR_BYTES | 1.00 | | |"
     echo
 } >"$WORK/section.md"
 cat "$WORK/section.md"

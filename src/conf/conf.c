@@ -14,6 +14,7 @@
 #include "conf/ini.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/series_key.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,25 +32,20 @@ typedef enum ConfType {
     CONF_DURATION, /* int64_t nanoseconds; min/max in ns */
     CONF_SIZE,     /* uint64_t bytes; min/max in bytes */
     CONF_UINT,     /* uint64_t; min/max */
-    CONF_BOOL,     /* bool */
     CONF_ENUM,     /* int index into words[] */
     CONF_LISTEN    /* ConfListen */
 } ConfType;
 
 typedef struct ConfKey {
-    const char *section;      /* "storage" */
-    const char *key;          /* "sync_interval" */
+    const char *section; /* "storage" */
+    const char *key;     /* "sync_interval" */
     ConfType type;
     const char *def;          /* default as it would be written in the file */
     uint64_t min, max;        /* inclusive bounds; see ConfType */
     const char *const *words; /* CONF_ENUM: allowed words, NULL-terminated, index = value */
     size_t offset;            /* of the field in Config */
     const char *help;         /* one or more sentences for --init */
-    unsigned flags;           /* CONF_F_* */
 } ConfKey;
-
-/* A URL whose password conf_write_effective masks, since that text goes to the log. */
-#define CONF_F_SECRET_URL 1u
 
 typedef struct ConfSection {
     const char *name;
@@ -62,20 +58,20 @@ typedef struct ConfSection {
  */
 #define FIELD(f, T) (offsetof(Config, f) + 0 * sizeof(&((Config *)0)->f == (T *)0))
 
+/* clang-format off */
 #define K_STRING(s, k, f, def, lo, hi, help)                                                      \
-    {s, k, CONF_STRING, def, lo, hi, NULL, FIELD(f, char *), help, 0}
+    {s, k, CONF_STRING, def, lo, hi, NULL, FIELD(f, char *), help}
 #define K_DURATION(s, k, f, def, lo, hi, help)                                                    \
-    {s, k, CONF_DURATION, def, lo, hi, NULL, FIELD(f, int64_t), help, 0}
-#define K_SECRET_URL(s, k, f, def, lo, hi, help)                                                  \
-    {s, k, CONF_STRING, def, lo, hi, NULL, FIELD(f, char *), help, CONF_F_SECRET_URL}
+    {s, k, CONF_DURATION, def, lo, hi, NULL, FIELD(f, int64_t), help}
 #define K_SIZE(s, k, f, def, lo, hi, help)                                                        \
-    {s, k, CONF_SIZE, def, lo, hi, NULL, FIELD(f, uint64_t), help, 0}
+    {s, k, CONF_SIZE, def, lo, hi, NULL, FIELD(f, uint64_t), help}
 #define K_UINT(s, k, f, def, lo, hi, help)                                                        \
-    {s, k, CONF_UINT, def, lo, hi, NULL, FIELD(f, uint64_t), help, 0}
-#define K_BOOL(s, k, f, def, help) {s, k, CONF_BOOL, def, 0, 1, NULL, FIELD(f, bool), help, 0}
+    {s, k, CONF_UINT, def, lo, hi, NULL, FIELD(f, uint64_t), help}
 #define K_ENUM(s, k, f, def, words, help)                                                         \
-    {s, k, CONF_ENUM, def, 0, 0, words, FIELD(f, int), help, 0}
-#define K_LISTEN(s, k, f, def, help) {s, k, CONF_LISTEN, def, 0, 0, NULL, FIELD(f, ConfListen), help, 0}
+    {s, k, CONF_ENUM, def, 0, 0, words, FIELD(f, int), help}
+#define K_LISTEN(s, k, f, def, help)                                                              \
+    {s, k, CONF_LISTEN, def, 0, 0, NULL, FIELD(f, ConfListen), help}
+/* clang-format on */
 
 #define NS_MS 1000000ULL
 #define NS_S 1000000000ULL
@@ -88,21 +84,22 @@ typedef struct ConfSection {
 #define I64MAX ((uint64_t)INT64_MAX)
 
 static const char *const LOG_LEVEL_WORDS[] = {"debug", "info", "warn", "error", NULL};
-static const char *const LATE_WRITES_WORDS[] = {"accept", "reject", NULL};
 
 static const ConfSection SECTIONS[] = {
     {"storage", "Data directory, write-ahead log, in-memory buffer, segments and retention."},
-    {"graphite", "Graphite carbon listeners (plaintext and pickle)."},
-    {"resp", "Akumuli RESP protocol listeners."},
-    {"opentsdb", "OpenTSDB telnet protocol listener (put, version, stats, help, exit)."},
+    {"graphite", "Graphite carbon plaintext listeners."},
     {"net", "Limits shared by every network listener."},
     {"http", "HTTP API: Akumuli /api/*, Graphite /render, /metrics/*, /tags/*, /health."},
     {"query", "Query limits."},
-    {"amqp", "AMQP consumer of Graphite lines (off unless url is set)."},
     {"log", "Server log."},
 };
 
-/* The schema: one row per key. Sections must appear in SECTIONS and rows grouped by section. */
+/*
+ * The schema: one row per key. Sections must appear in SECTIONS and rows grouped by section.
+ * Only keys that something reads are listed ("no stubs"): the keys of a listener are added
+ * with the listener itself (issue #3: graphite pickle, Akumuli RESP and OpenTSDB; issue #4:
+ * AMQP), together with their Config fields and sections.
+ */
 static const ConfKey KEYS[] = {
     K_STRING("storage", "path", storage.path, "./data", 1, 4000, "Data directory."),
     K_DURATION("storage", "sync_interval", storage.sync_interval_ns, "1s", 0, NS_HOUR,
@@ -112,31 +109,20 @@ static const ConfKey KEYS[] = {
                "Drop data older than this; 0 = keep forever."),
     K_UINT("storage", "max_series", storage.max_series, "10000000", 1, UINT32_MAX,
            "Most series; new series past this are rejected and counted."),
-    K_SIZE("storage", "wal_segment_size", storage.wal_segment_size_bytes, "64MB", 4 * KIB,
-           16 * GIB, "Start a new write-ahead log file past this size."),
+    K_SIZE("storage", "wal_segment_size", storage.wal_segment_size_bytes, "64MB", 4 * KIB, 16 * GIB,
+           "Start a new write-ahead log file past this size."),
     K_SIZE("storage", "memtable_size", storage.memtable_size_bytes, "256MB", 4 * KIB, TIB,
            "In-memory data is flushed to a segment file past this size."),
-    K_DURATION("storage", "flush_interval", storage.flush_interval_ns, "10m", NS_MS,
-               365 * NS_DAY, "Flush in-memory data to a segment file at least this often."),
+    K_DURATION("storage", "flush_interval", storage.flush_interval_ns, "10m", NS_MS, 365 * NS_DAY,
+               "Flush in-memory data to a segment file at least this often."),
     K_UINT("storage", "compact_segments", storage.compact_segments, "8", 2, 1000,
            "Merge segment files when more than this many exist."),
 
     K_LISTEN("graphite", "plaintext", graphite.plaintext, "0.0.0.0:2003",
              "Plaintext protocol over TCP: \"name value timestamp\" lines."),
-    K_LISTEN("graphite", "udp", graphite.udp, "0.0.0.0:2003",
-             "Plaintext protocol over UDP."),
-    K_LISTEN("graphite", "pickle", graphite.pickle, "0.0.0.0:2004",
-             "Pickle protocol over TCP (4-byte length + pickle, as carbon-relay sends)."),
+    K_LISTEN("graphite", "udp", graphite.udp, "0.0.0.0:2003", "Plaintext protocol over UDP."),
     K_SIZE("graphite", "max_line_bytes", graphite.max_line_bytes, "16384", 256, 64 * MIB,
            "Longer plaintext lines close the TCP connection, as carbon does."),
-
-    K_LISTEN("resp", "tcp", resp.tcp, "0.0.0.0:8282", "Akumuli RESP protocol over TCP."),
-    K_LISTEN("resp", "udp", resp.udp, "0.0.0.0:8383", "Akumuli RESP protocol over UDP."),
-    K_ENUM("resp", "late_writes", resp.late_writes, "accept", LATE_WRITES_WORDS,
-           "What to do with a point older than the newest one of its series: accept (last "
-           "write wins) or reject (answer -DB late write and close, as Akumuli does)."),
-
-    K_LISTEN("opentsdb", "tcp", opentsdb.tcp, "0.0.0.0:4242", "OpenTSDB telnet protocol."),
 
     K_UINT("net", "threads", net.threads, "0", 0, 1024,
            "Event-loop threads; 0 = one per CPU core."),
@@ -146,29 +132,18 @@ static const ConfKey KEYS[] = {
                "Close client connections idle for this long; 0 = never."),
     K_SIZE("net", "max_name_bytes", net.max_name_bytes, "4096", 16, 65535,
            "Longest series name, tags included."),
-    K_UINT("net", "max_tags", net.max_tags, "64", 0, 1024, "Most tags in one series name."),
+    K_UINT("net", "max_tags", net.max_tags, "64", 0, SERIES_KEY_TAGS_MAX,
+           "Most tags in one series name."),
 
     K_LISTEN("http", "listen", http.listen, "0.0.0.0:8181", "HTTP API address."),
     K_UINT("http", "threads", http.threads, "4", 1, 1024, "HTTP worker threads."),
-    K_SIZE("http", "max_body_bytes", http.max_body_bytes, "4MB", KIB, GIB,
-           "Largest request body."),
+    K_SIZE("http", "max_body_bytes", http.max_body_bytes, "4MB", KIB, GIB, "Largest request body."),
 
     K_UINT("query", "max_points", query.max_points, "50000000", 1, UINT64_MAX,
            "Most points one query may read; more is an error."),
 
-    K_SECRET_URL("amqp", "url", amqp.url, "", 0, 4000,
-             "Broker, e.g. amqp://guest:guest@127.0.0.1:5672/; empty = no AMQP consumer."),
-    K_STRING("amqp", "exchange", amqp.exchange, "graphite", 0, 255,
-             "Topic exchange to bind the queue to."),
-    K_STRING("amqp", "queue", amqp.queue, "", 0, 255,
-             "Queue to consume; empty = a server-named exclusive queue."),
-    K_BOOL("amqp", "metric_name_in_body", amqp.metric_name_in_body, "false",
-           "Lines are \"metric value timestamp\"; otherwise \"value timestamp\" with the "
-           "routing key as the metric (carbon's AMQP_METRIC_NAME_IN_BODY)."),
-
     K_ENUM("log", "level", log.level, "info", LOG_LEVEL_WORDS, "Least severe level logged."),
-    K_STRING("log", "file", log.file, "", 0, 4000,
-             "Log file, reopened on SIGHUP; empty = stderr."),
+    K_STRING("log", "file", log.file, "", 0, 4000, "Log file, reopened on SIGHUP; empty = stderr."),
 };
 
 #define N_KEYS (sizeof(KEYS) / sizeof(KEYS[0]))
@@ -264,15 +239,14 @@ typedef struct Unit {
 } Unit;
 
 static const Unit DURATION_UNITS[] = {
-    {"", NS_S},          {"ns", 1},         {"us", 1000},           {"ms", NS_MS},
-    {"s", NS_S},         {"sec", NS_S},     {"m", 60 * NS_S},       {"min", 60 * NS_S},
-    {"h", NS_HOUR},      {"d", NS_DAY},     {"w", 7 * NS_DAY},      {"y", 365 * NS_DAY},
+    {"", NS_S},     {"ns", 1},     {"us", 1000},      {"ms", NS_MS},
+    {"s", NS_S},    {"sec", NS_S}, {"m", 60 * NS_S},  {"min", 60 * NS_S},
+    {"h", NS_HOUR}, {"d", NS_DAY}, {"w", 7 * NS_DAY}, {"y", 365 * NS_DAY},
 };
 
 static const Unit SIZE_UNITS[] = {
-    {"", 1},     {"b", 1},     {"k", KIB},   {"kb", KIB},   {"kib", KIB},
-    {"m", MIB},  {"mb", MIB},  {"mib", MIB}, {"g", GIB},    {"gb", GIB},
-    {"gib", GIB}, {"t", TIB},  {"tb", TIB},  {"tib", TIB},
+    {"", 1},      {"b", 1},   {"k", KIB},  {"kb", KIB},  {"kib", KIB}, {"m", MIB},  {"mb", MIB},
+    {"mib", MIB}, {"g", GIB}, {"gb", GIB}, {"gib", GIB}, {"t", TIB},   {"tb", TIB}, {"tib", TIB},
 };
 
 /* digits + unit from 'units'; result must not exceed 'limit'. */
@@ -299,8 +273,7 @@ static int parse_with_unit(Slice s, const Unit *units, size_t n_units, uint64_t 
 int conf_parse_duration_ns(Slice s, int64_t *out_ns)
 {
     uint64_t v = 0;
-    int rc = parse_with_unit(s, DURATION_UNITS, sizeof(DURATION_UNITS) / sizeof(Unit), I64MAX,
-                             &v);
+    int rc = parse_with_unit(s, DURATION_UNITS, sizeof(DURATION_UNITS) / sizeof(Unit), I64MAX, &v);
     if (rc == TS_OK)
         *out_ns = (int64_t)v;
     return rc;
@@ -417,10 +390,9 @@ static void format_with_unit(uint64_t v, const Unit *units, size_t n_units, char
 static void format_duration(uint64_t ns, char *out, size_t cap)
 {
     /* Skip the aliases ("sec", "min"); the table lists the canonical spelling first. */
-    static const Unit canon[] = {{"", 1},           {"ns", 1},           {"us", 1000},
-                                 {"ms", NS_MS},     {"s", NS_S},         {"m", 60 * NS_S},
-                                 {"h", NS_HOUR},    {"d", NS_DAY},       {"w", 7 * NS_DAY},
-                                 {"y", 365 * NS_DAY}};
+    static const Unit canon[] = {
+        {"", 1},          {"ns", 1},      {"us", 1000},  {"ms", NS_MS},     {"s", NS_S},
+        {"m", 60 * NS_S}, {"h", NS_HOUR}, {"d", NS_DAY}, {"w", 7 * NS_DAY}, {"y", 365 * NS_DAY}};
     format_with_unit(ns, canon, sizeof(canon) / sizeof(canon[0]), out, cap);
 }
 
@@ -535,12 +507,6 @@ static int key_set(Config *c, const ConfKey *k, Slice v, char *what, size_t what
         }
         break;
     }
-    case CONF_BOOL:
-        if (conf_parse_bool(v, (bool *)field_ptr(c, k)) != TS_OK) {
-            snprintf(what, what_cap, "invalid boolean '%s' (use true or false)", shown);
-            return TS_ERR_PROTO;
-        }
-        return TS_OK;
     case CONF_ENUM:
         for (int w = 0; k->words[w]; w++) {
             if (slice_eq_word(v, k->words[w])) {
@@ -551,8 +517,7 @@ static int key_set(Config *c, const ConfKey *k, Slice v, char *what, size_t what
         {
             size_t n = (size_t)snprintf(what, what_cap, "invalid value '%s' (use", shown);
             for (int w = 0; k->words[w] && n < what_cap; w++)
-                n += (size_t)snprintf(what + n, what_cap - n, "%s %s", w ? "," : "",
-                                      k->words[w]);
+                n += (size_t)snprintf(what + n, what_cap - n, "%s %s", w ? "," : "", k->words[w]);
             if (n < what_cap)
                 snprintf(what + n, what_cap - n, ")");
         }
@@ -583,25 +548,6 @@ static int key_set(Config *c, const ConfKey *k, Slice v, char *what, size_t what
     return TS_OK;
 }
 
-/* Append URL 's' with the password of "scheme://user:password@host" replaced by "***". */
-static void write_masked_url(Buf *out, const char *s)
-{
-    const char *auth = strstr(s, "://");
-    if (auth) {
-        auth += 3;
-        size_t auth_n = strcspn(auth, "/?#");
-        const char *at = memrchr(auth, '@', auth_n);
-        const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-        if (colon) {
-            buf_append(out, s, (size_t)(colon + 1 - s));
-            buf_puts(out, "***");
-            buf_puts(out, at);
-            return;
-        }
-    }
-    buf_puts(out, s);
-}
-
 /* Append string 's' as a config value, in quotes when trimming or unquoting would change it. */
 static void write_string(Buf *out, const char *s, size_t n)
 {
@@ -613,36 +559,26 @@ static void write_string(Buf *out, const char *s, size_t n)
         buf_puts(out, "\"");
 }
 
-/* Append the value of key 'k' in 'c' as config text, secrets (CONF_F_SECRET_URL) masked. */
+/* Append the value of key 'k' in 'c' as config text. */
 static void key_write(const Config *c, const ConfKey *k, Buf *out)
 {
     char tmp[300];
     switch (k->type) {
     case CONF_STRING: {
         const char *s = *(char *const *)field_cptr(c, k);
-        if (k->flags & CONF_F_SECRET_URL) {
-            Buf masked;
-            buf_init(&masked);
-            write_masked_url(&masked, s);
-            write_string(out, (const char *)masked.p, masked.n);
-            buf_deinit(&masked);
-        } else {
-            write_string(out, s, strlen(s));
-        }
+        write_string(out, s, strlen(s));
         return;
     }
-    case CONF_DURATION:
-        format_duration((uint64_t)*(const int64_t *)field_cptr(c, k), tmp, sizeof(tmp));
+    case CONF_DURATION: {
+        int64_t ns = *(const int64_t *)field_cptr(c, k);
+        format_duration((uint64_t)ns, tmp, sizeof(tmp));
         break;
+    }
     case CONF_SIZE:
         format_size(*(const uint64_t *)field_cptr(c, k), tmp, sizeof(tmp));
         break;
     case CONF_UINT:
-        snprintf(tmp, sizeof(tmp), "%llu",
-                 (unsigned long long)*(const uint64_t *)field_cptr(c, k));
-        break;
-    case CONF_BOOL:
-        snprintf(tmp, sizeof(tmp), "%s", *(const bool *)field_cptr(c, k) ? "true" : "false");
+        snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)*(const uint64_t *)field_cptr(c, k));
         break;
     case CONF_ENUM:
         snprintf(tmp, sizeof(tmp), "%s", k->words[*(const int *)field_cptr(c, k)]);
@@ -825,7 +761,7 @@ int conf_load_file(Config *c, const char *path, TsError *err)
     rc = conf_load_text(c, path, slice_make(text.p, text.n), err);
     goto out;
 
-io_error: {
+io_error : {
     int e = errno;
     rc = ts_error(err, TS_ERR_IO, 0, "cannot read %s: %s", path, strerror(e));
     if (err)
@@ -847,8 +783,7 @@ int conf_set(Config *c, const char *assignment, TsError *err)
     char shown[ECHO_BYTES + 4];
     if (!eq || !dot || dot == name.p || dot == name.p + name.n - 1) {
         echo_value(all, shown, sizeof(shown));
-        return ts_error(err, TS_ERR_PROTO, 0, "--set: expected section.key=value, got '%s'",
-                        shown);
+        return ts_error(err, TS_ERR_PROTO, 0, "--set: expected section.key=value, got '%s'", shown);
     }
     Slice section = slice_make(name.p, (size_t)(dot - name.p));
     Slice key = slice_make(dot + 1, name.n - section.n - 1);
@@ -857,8 +792,7 @@ int conf_set(Config *c, const char *assignment, TsError *err)
     const char *sp = (const char *)section.p;
     const char *kp = (const char *)key.p;
     if (!section_find(section))
-        return ts_error(err, TS_ERR_PROTO, 0, "--set: %.*s.%.*s: unknown section", sn, sp, kn,
-                        kp);
+        return ts_error(err, TS_ERR_PROTO, 0, "--set: %.*s.%.*s: unknown section", sn, sp, kn, kp);
     const ConfKey *k = key_find(section, key);
     if (!k)
         return ts_error(err, TS_ERR_PROTO, 0, "--set: %.*s.%.*s: unknown key", sn, sp, kn, kp);
@@ -920,8 +854,7 @@ void conf_write_default(Buf *out)
                        "section.key=value` overrides any key.");
     buf_puts(out, "#\n");
     write_comment(out, "Durations: 500ms, 1s, 5m, 2h, 30d, 1w, 1y (= 365d); a bare number is "
-                       "seconds. Sizes: 4096, 64KB, 4MB, 1GB (KB = 1024 bytes). Booleans: "
-                       "true/false, yes/no, on/off.");
+                       "seconds. Sizes: 4096, 64KB, 4MB, 1GB (KB = 1024 bytes).");
     write_comment(out, "Listeners: host:port, [::1]:port, :port (all IPv4 interfaces), or \"\" "
                        "to disable.");
     write_comment(out, "Comments are lines starting with # or ;. There are no comments after a "

@@ -8,8 +8,8 @@
  * conf_deinit on it. Units are in the field names: *_ns durations, *_bytes sizes.
  *
  * Value syntax (see the conf_parse_* functions): durations "500ms", "1s", "5m", "2h", "30d";
- * sizes "4096", "64KB" (KB = KiB = 1024); booleans true/false/yes/no/on/off/1/0; listeners
- * "host:port", "[::1]:port", ":port" (all IPv4 interfaces) or "" (disabled).
+ * sizes "4096", "64KB" (KB = KiB = 1024); listeners "host:port", "[::1]:port", ":port" (all
+ * IPv4 interfaces) or "" (disabled).
  */
 #ifndef CAIRN_CONF_CONF_H
 #define CAIRN_CONF_CONF_H
@@ -28,9 +28,6 @@ typedef struct ConfListen {
     uint16_t port;
 } ConfListen;
 
-/* Values of resp.late_writes. */
-typedef enum ConfLateWrites { CONF_LATE_ACCEPT = 0, CONF_LATE_REJECT = 1 } ConfLateWrites;
-
 typedef struct Config {
     struct {
         char *path;                      /* data directory */
@@ -43,25 +40,16 @@ typedef struct Config {
         uint64_t compact_segments;       /* merge segments when more than this many (>= 2) */
     } storage;
     struct {
-        ConfListen plaintext;        /* TCP line protocol */
-        ConfListen udp;              /* UDP line protocol */
-        ConfListen pickle;           /* TCP pickle protocol */
-        uint64_t max_line_bytes;     /* longer TCP lines close the connection (carbon does) */
+        ConfListen plaintext;    /* TCP line protocol */
+        ConfListen udp;          /* UDP line protocol */
+        uint64_t max_line_bytes; /* longer TCP lines close the connection (carbon does) */
     } graphite;
-    struct {
-        ConfListen tcp;  /* Akumuli RESP over TCP */
-        ConfListen udp;  /* Akumuli RESP over UDP */
-        int late_writes; /* ConfLateWrites */
-    } resp;
-    struct {
-        ConfListen tcp; /* OpenTSDB telnet `put` */
-    } opentsdb;
     struct {
         uint64_t threads;         /* event-loop threads; 0 = one per CPU core */
         uint64_t max_connections; /* open client connections, all listeners together */
         int64_t idle_timeout_ns;  /* close idle client connections after this; 0 = never */
         uint64_t max_name_bytes;  /* longest series name */
-        uint64_t max_tags;        /* most tags in one series name */
+        uint64_t max_tags;        /* most tags in one series name (<= SERIES_KEY_TAGS_MAX) */
     } net;
     struct {
         ConfListen listen;
@@ -71,12 +59,6 @@ typedef struct Config {
     struct {
         uint64_t max_points; /* most points one query may read; more is an error */
     } query;
-    struct {
-        char *url;                /* amqp://user:pass@host:port/vhost; "" = consumer off */
-        char *exchange;           /* topic exchange to bind to */
-        char *queue;              /* queue to consume; "" = a server-named exclusive queue */
-        bool metric_name_in_body; /* lines are "metric value ts" instead of "value ts" */
-    } amqp;
     struct {
         int level;  /* LogLevel from core/log.h: 0 debug, 1 info, 2 warn, 3 error */
         char *file; /* "" = stderr */
@@ -120,10 +102,7 @@ int conf_set(Config *c, const char *assignment, TsError *err);
  */
 void conf_write_default(Buf *out);
 
-/*
- * Append the values of 'c' as INI to 'out' (for the start-up log). It loads back to 'c', except
- * that the password in amqp.url ("amqp://user:password@host") is written as "***".
- */
+/* Append the values of 'c' as INI to 'out' (for the start-up log). It loads back to 'c'. */
 void conf_write_effective(const Config *c, Buf *out);
 
 /*
@@ -133,7 +112,8 @@ void conf_write_effective(const Config *c, Buf *out);
  * sec), m (or min), h, d, w, y (= 365d); no unit means seconds. "0" is zero.
  * conf_parse_size_bytes: digits plus an optional unit, case-insensitive: B, K/KB/KiB (1024),
  * M/MB/MiB, G/GB/GiB, T/TB/TiB.
- * conf_parse_bool: true/false, yes/no, on/off, 1/0, case-insensitive.
+ * conf_parse_bool: true/false, yes/no, on/off, 1/0, case-insensitive (no key is boolean yet;
+ * kept for the listeners' switches, e.g. AMQP's metric-name-in-body, issue #4).
  * conf_parse_listen: "" (disabled), "host:port", "[v6addr]:port", ":port" (host 0.0.0.0) or a
  * bare "port" (same); port 0..65535; host at most 255 bytes of [A-Za-z0-9.-_] (plus ':' and
  * '%' inside brackets).

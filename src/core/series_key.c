@@ -241,8 +241,7 @@ int series_key_split(Slice key, Slice *metric, SeriesTag *tags, size_t cap, size
             if (eq == tok.p)
                 return ts_error(err, TS_ERR_PROTO, start, "empty tag key in series key");
             if (count == cap)
-                return ts_error(err, TS_ERR_LIMIT, start, "more than %zu tags in series key",
-                                cap);
+                return ts_error(err, TS_ERR_LIMIT, start, "more than %zu tags in series key", cap);
             tags[count].key = slice_make(tok.p, (size_t)(eq - tok.p));
             tags[count].value = slice_make(eq + 1, tok.n - tags[count].key.n - 1);
             count++;

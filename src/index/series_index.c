@@ -1204,7 +1204,7 @@ int series_index_glob(SeriesIndex *ix, Slice pattern,
         cur = next;
         next = tmp;
     }
-    if (nsegs && cur.n && !(cur.n == 1 && cur.v[0] == 0)) {
+    if (cur.n) {
         hits = ts_malloc(cur.n * sizeof(GlobHit));
         for (size_t i = 0; i < cur.n; i++) {
             const Node *nd = node_at(ix, cur.v[i]);

@@ -172,8 +172,8 @@ int graphite_line_parse(Slice line, int64_t now_ns, GraphiteLine *out, TsError *
     out->ts_ns = 0;
     out->is_nan = isnan(value);
 
-    bool ts_ok = isfinite(ts) && trunc(ts) <= GRAPHITE_TS_SEC_MAX &&
-                 trunc(ts) >= -GRAPHITE_TS_SEC_MAX;
+    bool ts_ok =
+        isfinite(ts) && trunc(ts) <= GRAPHITE_TS_SEC_MAX && trunc(ts) >= -GRAPHITE_TS_SEC_MAX;
     if (!ts_ok) {
         if (out->is_nan)
             return TS_OK; /* carbon drops NaN values before it converts the timestamp */
@@ -234,13 +234,14 @@ static int validate_tag(Slice tag, Slice value, size_t pos, TsError *err)
                         qlen(tag), (const char *)tag.p);
     for (size_t k = 0; k < sizeof(prohibited) - 1; k++) {
         if (memchr(tag.p, prohibited[k], tag.n))
-            return ts_error(err, TS_ERR_PROTO, pos, "Character \"%c\" is not allowed in tag \"%.*s\"",
-                            prohibited[k], qlen(tag), (const char *)tag.p);
+            return ts_error(err, TS_ERR_PROTO, pos,
+                            "Character \"%c\" is not allowed in tag \"%.*s\"", prohibited[k],
+                            qlen(tag), (const char *)tag.p);
     }
     if (memchr(value.p, ';', value.n))
         return ts_error(err, TS_ERR_PROTO, pos,
-                        "Character \";\" is not allowed in value \"%.*s\" of tag %.*s",
-                        qlen(value), (const char *)value.p, qlen(tag), (const char *)tag.p);
+                        "Character \";\" is not allowed in value \"%.*s\" of tag %.*s", qlen(value),
+                        (const char *)value.p, qlen(tag), (const char *)tag.p);
     if (value.p[0] == '~')
         return ts_error(err, TS_ERR_PROTO, pos,
                         "Tag values are not allowed to start with \"~\" in tag \"%.*s\"", qlen(tag),
@@ -271,8 +272,8 @@ static int parse_carbon(Slice path, TagSet *set, Slice *metric, TsError *err)
 
     *metric = slice_make(path.p, (size_t)(semi - path.p));
     if (metric->n == 0)
-        return ts_error(err, TS_ERR_PROTO, 0, "Cannot parse path %.*s, no metric found",
-                        qlen(path), (const char *)path.p);
+        return ts_error(err, TS_ERR_PROTO, 0, "Cannot parse path %.*s, no metric found", qlen(path),
+                        (const char *)path.p);
     while (semi) {
         const uint8_t *seg = semi + 1;
         semi = memchr(seg, ';', (size_t)(end - seg));
@@ -319,8 +320,8 @@ static int parse_openmetrics(Slice path, TagSet *set, Slice *metric, Buf *scratc
                         (const char *)path.p);
     *metric = slice_make(body.p, (size_t)(brace - body.p));
     if (metric->n == 0)
-        return ts_error(err, TS_ERR_PROTO, 0, "Cannot parse path %.*s, no metric found",
-                        qlen(path), (const char *)path.p);
+        return ts_error(err, TS_ERR_PROTO, 0, "Cannot parse path %.*s, no metric found", qlen(path),
+                        (const char *)path.p);
 
     const uint8_t *r = brace + 1;
     while (r < end) {
@@ -396,9 +397,8 @@ int graphite_name_to_key(Slice name, size_t max_tags, size_t max_bytes, Buf *out
 
     for (size_t i = 0; i < name.n; i++) {
         if (is_ws(name.p[i]) || name.p[i] == '\0')
-            return ts_error(err, TS_ERR_PROTO, i,
-                            "Character 0x%02x is not allowed in path %.*s", name.p[i],
-                            qlen(name), (const char *)name.p);
+            return ts_error(err, TS_ERR_PROTO, i, "Character 0x%02x is not allowed in path %.*s",
+                            name.p[i], qlen(name), (const char *)name.p);
     }
     if (name.n == 0)
         return ts_error(err, TS_ERR_PROTO, 0, "Cannot parse path , no metric found");

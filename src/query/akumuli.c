@@ -229,7 +229,11 @@ static int parse_body(AkqReq *q, Slice body)
     bool blank = true;
     for (size_t i = 0; i < n && blank; i++)
         blank = text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n';
-    /* boost says "expected value" for a body holding no value at all. */
+    /* boost says "expected value" for a body holding no value at all. jansson may quote input
+       bytes in its text; control bytes are masked so the error stays one line. */
+    for (char *c = jerr.text; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     buf_printf(q->out, "-JSON parsing error at line %d, %s\r\n", jerr.line < 1 ? 1 : jerr.line,
                blank ? "expected value" : jerr.text);
     return TS_ERR_PROTO;
@@ -272,10 +276,24 @@ static int parse_output(AkqReq *q, int *http_status)
 /* validate_query: every top-level key must be one Akumuli knows. */
 static int validate_fields(AkqReq *q)
 {
-    static const char *const allowed[] = {
-        "select",       "aggregate", "join",   "output", "order-by",        "group-by",
-        "group-by-tag", "pivot-by-tag", "limit", "offset", "range",         "where",
-        "group-aggregate", "group-aggregate-join", "apply", "eval", "filter", "select-events"};
+    static const char *const allowed[] = {"select",
+                                          "aggregate",
+                                          "join",
+                                          "output",
+                                          "order-by",
+                                          "group-by",
+                                          "group-by-tag",
+                                          "pivot-by-tag",
+                                          "limit",
+                                          "offset",
+                                          "range",
+                                          "where",
+                                          "group-aggregate",
+                                          "group-aggregate-join",
+                                          "apply",
+                                          "eval",
+                                          "filter",
+                                          "select-events"};
     JsonKids k;
     Slice key;
     json_t *v;
@@ -637,13 +655,21 @@ static int find_exact(AkqReq *q, Slice name, uint64_t **ids, size_t *n, size_t *
  * series name are ignored. Returns TS_OK (*n may be 0), TS_ERR_NOTFOUND when exact names match
  * nothing, or the source's status. *ids is caller-owned (ts_free).
  */
-static int resolve_series(AkqReq *q, bool metric_set, Slice metric, json_t *where,
-                          uint64_t **ids, size_t *n)
+static int resolve_series(AkqReq *q, bool metric_set, Slice metric, json_t *where, uint64_t **ids,
+                          size_t *n)
 {
     *ids = NULL;
     *n = 0;
     if (!metric_set)
         return q->src->find(q->src->ctx, SLICE_EMPTY, NULL, 0, ids, n);
+    if (!where && metric.n == 0)
+        return TS_OK;
+    if (!where) {
+        int rc = q->src->find(q->src->ctx, metric, NULL, 0, ids, n);
+        if (rc == TS_OK)
+            sort_unique(*ids, n);
+        return rc;
+    }
     size_t cap = kids_count(where) + 1;
     QueryTagFilter *tags = arena_alloc(&q->arena, cap * sizeof *tags);
     Slice *names = arena_alloc(&q->arena, cap * sizeof *names);
@@ -1011,9 +1037,8 @@ static int run_meta(AkqReq *q, Slice name)
 /* Kind detection (get_query_kind), then the kind's own checks. */
 static int run_query(AkqReq *q)
 {
-    static const char *const kinds[] = {"select",          "aggregate",
-                                        "join",            "group-aggregate",
-                                        "group-aggregate-join", "select-events"};
+    static const char *const kinds[] = {
+        "select", "aggregate", "join", "group-aggregate", "group-aggregate-join", "select-events"};
     JsonKids k;
     Slice key;
     json_t *v, *sel = NULL;
@@ -1027,9 +1052,10 @@ static int run_query(AkqReq *q)
         }
     }
     if (!found)
-        return fail(q, TS_ERR_PROTO, "Query object type is undefined. One of the following "
-                                     "fields should be added: select, aggregate, join, "
-                                     "group-aggregate");
+        return fail(q, TS_ERR_PROTO,
+                    "Query object type is undefined. One of the following "
+                    "fields should be added: select, aggregate, join, "
+                    "group-aggregate");
     if (!slice_eq_cstr(key, "select"))
         return fail3(q, TS_ERR_PROTO, "Query kind `", key, "` is not implemented by cairn yet");
     if (kids_count(sel))

@@ -291,11 +291,22 @@ static inline uint64_t map_residual(uint64_t r, uint64_t base, bool zz)
     return zz ? zigzag_enc((int64_t)(r - base)) : r - base;
 }
 
+/* Rice parameter for a group whose mean mapped residual is 'mean': 2^(k+1) >= mean. */
+static unsigned rice_k_rule(double mean)
+{
+    if (mean >= 9.2e18)
+        return 62;
+    if (mean > 2.0)
+        return floor_log2((uint64_t)mean - 1);
+    return 0;
+}
+
 /*
- * Choose the Rice parameter of every group of residuals r[0..m) mapped around 'base'; ks[g]
- * receives group g's k. Returns the exact payload size in bits (before byte padding).
- * k starts from the rule 2^(k+1) >= mean (optimal for smooth distributions) and the exact
- * costs of k-1, k and k+1 are compared in one pass.
+ * Size in bits (before byte padding) of the Rice coding of residuals r[0..m) mapped around
+ * 'base'. With 'ks' NULL this is a quick estimate from group sums, assuming the low k bits are
+ * uniform, used to rank candidates. Otherwise the k of every group is chosen exactly: the rule
+ * above and its two neighbours are costed in one pass, ks[g] receives group g's k, and the
+ * exact size is returned.
  */
 static uint64_t rice_plan(const uint64_t *r, size_t m, uint64_t base, bool zz, uint8_t *ks)
 {
@@ -303,25 +314,37 @@ static uint64_t rice_plan(const uint64_t *r, size_t m, uint64_t base, bool zz, u
     uint64_t total = 0;
     for (size_t i = 0, g = 0; i < m; i += RICE_GROUP, g++) {
         size_t cnt = m - i < RICE_GROUP ? m - i : RICE_GROUP;
-        uint64_t sum_hi = 0, sum_lo = 0;
+        uint64_t sum_hi = 0, sum_lo = 0, mx = 0;
         for (size_t j = 0; j < cnt; j++) {
-            u[j] = map_residual(r[i + j], base, zz);
-            sum_hi += u[j] >> 8;
-            sum_lo += u[j] & 255;
+            uint64_t v = map_residual(r[i + j], base, zz);
+            u[j] = v;
+            sum_hi += v >> 8;
+            sum_lo += v & 255;
+            mx = v > mx ? v : mx;
         }
-        double mean = ((double)sum_hi * 256.0 + (double)sum_lo) / (double)cnt;
-        unsigned k = 0;
-        if (mean >= 9.2e18)
-            k = 62;
-        else if (mean > 2.0)
-            k = floor_log2((uint64_t)mean - 1); /* ceil(log2(mean)) - 1, roughly */
+        double sum = (double)sum_hi * 256.0 + (double)sum_lo;
+        unsigned k = rice_k_rule(sum / (double)cnt);
+        if (!ks) {
+            double p = (double)((uint64_t)1 << k);
+            double q = (sum - (double)cnt * (p - 1) / 2) / p;
+            total += (uint64_t)cnt * (k + 1) + 6 + (q > 0 ? (uint64_t)q : 0);
+            continue;
+        }
         unsigned ka = k > 0 ? k - 1 : 0, kc = k < 63 ? k + 1 : 63;
         uint64_t ca = 0, cb = 0, cc = 0;
-        for (size_t j = 0; j < cnt; j++) {
-            uint64_t qa = u[j] >> ka, qb = u[j] >> k, qc = u[j] >> kc;
-            ca += qa < RICE_QMAX ? qa : RICE_QMAX + 63 - ka;
-            cb += qb < RICE_QMAX ? qb : RICE_QMAX + 63 - k;
-            cc += qc < RICE_QMAX ? qc : RICE_QMAX + 63 - kc;
+        if ((mx >> ka) < RICE_QMAX) { /* no escapes: plain sums */
+            for (size_t j = 0; j < cnt; j++) {
+                ca += u[j] >> ka;
+                cb += u[j] >> k;
+                cc += u[j] >> kc;
+            }
+        } else {
+            for (size_t j = 0; j < cnt; j++) {
+                uint64_t qa = u[j] >> ka, qb = u[j] >> k, qc = u[j] >> kc;
+                ca += qa < RICE_QMAX ? qa : RICE_QMAX + 63 - ka;
+                cb += qb < RICE_QMAX ? qb : RICE_QMAX + 63 - k;
+                cc += qc < RICE_QMAX ? qc : RICE_QMAX + 63 - kc;
+            }
         }
         ca += (uint64_t)cnt * (ka + 1);
         cb += (uint64_t)cnt * (k + 1);
@@ -463,11 +486,6 @@ static int uni_read(Slice in, size_t *pos, uint64_t *dst, size_t m, uint64_t bas
 
 #define RICE_MAX_GROUPS ((CODEC_MAX_POINTS + RICE_GROUP - 1) / RICE_GROUP)
 
-/* Per-group Rice parameters of the candidate plans: [transform][coder == RICE_OFF]. */
-typedef struct RiceKs {
-    uint8_t k[2][2][RICE_MAX_GROUPS];
-} RiceKs;
-
 typedef struct SeqPlan {
     unsigned transform; /* SEQ_DELTA or SEQ_DOD */
     unsigned coder;     /* SEQ_CONST .. SEQ_UNIFORM */
@@ -475,97 +493,123 @@ typedef struct SeqPlan {
     uint64_t base;      /* see the layout */
     uint64_t range;     /* UNIFORM: R */
     uint64_t bits;      /* total size of the intseq in bits (UNIFORM: estimate) */
-    const uint8_t *ks;  /* RICE_*: per-group k, borrowed from a RiceKs */
+    uint8_t ks[RICE_MAX_GROUPS]; /* RICE_*: k of every group of 128 residuals */
 } SeqPlan;
 
-static void seq_consider(SeqPlan *best, const SeqPlan *c)
-{
-    if (c->bits < best->bits)
-        *best = *c;
-}
+/* One residual array (under one transform) and its range statistics. */
+typedef struct SeqCand {
+    unsigned transform;
+    const uint64_t *r; /* residuals */
+    size_t m;          /* residual count, >= 1 */
+    uint64_t first;    /* DOD: x_1 - x_0 */
+    int64_t mn, mx;    /* range, as signed values */
+    int64_t center;    /* rounded mean, clamped to [mn, mx] */
+    uint64_t hdr_bits; /* tmode byte and, for DOD, the first delta */
+} SeqCand;
 
-/* Range statistics of one residual array. */
-typedef struct SeqStats {
-    int64_t mn, mx; /* as signed values */
-    double mean;
-} SeqStats;
-
-static void seq_stats(const uint64_t *r, size_t m, SeqStats *st)
+static void seq_cand(SeqCand *c, unsigned transform, const uint64_t *r, size_t m, uint64_t first)
 {
     int64_t mn = (int64_t)r[0], mx = (int64_t)r[0];
-    double sum = 0;
+    int64_t sum_hi = 0;
+    uint64_t sum_lo = 0;
     for (size_t i = 0; i < m; i++) {
         int64_t v = (int64_t)r[i];
         mn = v < mn ? v : mn;
         mx = v > mx ? v : mx;
-        sum += (double)v;
+        sum_hi += v >> 16; /* arithmetic shift on gcc/clang; only steers the estimate */
+        sum_lo += r[i] & 0xffff;
     }
-    st->mn = mn;
-    st->mx = mx;
-    st->mean = sum / (double)m;
+    double mean = ((double)sum_hi * 65536.0 + (double)sum_lo) / (double)m;
+    int64_t center = mn;
+    if (mean > (double)mn && mean < (double)mx)
+        center = (int64_t)llround(mean);
+    c->transform = transform;
+    c->r = r;
+    c->m = m;
+    c->first = first;
+    c->mn = mn;
+    c->mx = mx;
+    c->center = center < mn ? mn : center > mx ? mx : center;
+    c->hdr_bits = 8 + (transform == SEQ_DOD ? 8 * varint_len(zigzag_enc((int64_t)first)) : 0);
 }
 
-/* Evaluate every coder on residuals r[0..m) (m >= 1) under one transform. */
-static void seq_eval(const uint64_t *r, size_t m, const SeqStats *st, unsigned transform,
-                     uint64_t first, RiceKs *ks, SeqPlan *best)
+/* CONST and UNIFORM costs are known from the range alone. */
+static void seq_eval_range(const SeqCand *c, SeqPlan *best)
 {
-    uint64_t hdr = 8 + (transform == SEQ_DOD ? 8 * varint_len(zigzag_enc((int64_t)first)) : 0);
-    int64_t mn = st->mn, mx = st->mx;
-    SeqPlan c = {transform, SEQ_CONST, first, (uint64_t)mn, 0, 0, NULL};
-    if (mn == mx) {
-        c.bits = hdr + 8 * varint_len(zigzag_enc(mn));
-        seq_consider(best, &c);
-        return;
+    uint64_t hdr = c->hdr_bits + 8 * varint_len(zigzag_enc(c->mn));
+    uint64_t spread = (uint64_t)c->mx - (uint64_t)c->mn;
+    uint64_t bits = UINT64_MAX;
+    unsigned coder = SEQ_CONST;
+    if (spread == 0) {
+        bits = hdr;
+    } else if (spread < UNI_MAX_R) {
+        coder = SEQ_UNIFORM;
+        bits = hdr + 8 * varint_len(spread) + 32 +
+               8 * (uint64_t)ceil((double)c->m * log2((double)(spread + 1)) / 8.0);
     }
-    uint64_t spread = (uint64_t)mx - (uint64_t)mn;
-    int64_t center = mn;
-    if (st->mean > (double)mn && st->mean < (double)mx)
-        center = (int64_t)llround(st->mean);
-    center = center < mn ? mn : center > mx ? mx : center;
-
-    c.coder = SEQ_RICE_ZZ;
-    c.base = (uint64_t)center;
-    c.ks = ks->k[transform][0];
-    c.bits = hdr + 8 * varint_len(zigzag_enc(center));
-    c.bits += (rice_plan(r, m, c.base, true, ks->k[transform][0]) + 7) / 8 * 8;
-    seq_consider(best, &c);
-
-    c.coder = SEQ_RICE_OFF;
-    c.base = (uint64_t)mn;
-    c.ks = ks->k[transform][1];
-    c.bits = hdr + 8 * varint_len(zigzag_enc(mn));
-    c.bits += (rice_plan(r, m, c.base, false, ks->k[transform][1]) + 7) / 8 * 8;
-    seq_consider(best, &c);
-
-    if (spread < UNI_MAX_R) {
-        c.coder = SEQ_UNIFORM;
-        c.range = spread + 1;
-        c.ks = NULL;
-        c.bits = hdr + 8 * varint_len(zigzag_enc(mn)) + 8 * varint_len(spread);
-        c.bits += 32 + 8 * (uint64_t)ceil((double)m * log2((double)c.range) / 8.0);
-        seq_consider(best, &c);
+    if (bits < best->bits) {
+        best->transform = c->transform;
+        best->coder = coder;
+        best->first = c->first;
+        best->base = (uint64_t)c->mn;
+        best->range = spread + 1;
+        best->bits = bits;
     }
 }
 
 /*
  * Plan the cheapest coding of x_0..x_n-1 (n >= 2) given its first differences d[0..n-1)
  * (d[i] = x_(i+1) - x_i). 'dod' is scratch for n - 2 entries and receives the second
- * differences, which seq_write needs when the plan says DOD. The plan borrows 'ks'.
+ * differences, which seq_write needs when the plan says DOD.
+ * The Rice variants (DELTA/DOD x ZZ/OFF) are ranked by estimate and only the best one is
+ * costed exactly; CONST and UNIFORM are costed from the ranges.
  */
-static void seq_plan(const uint64_t *d, size_t n, uint64_t *dod, RiceKs *ks, SeqPlan *best)
+static void seq_plan(const uint64_t *d, size_t n, uint64_t *dod, SeqPlan *best)
 {
-    SeqStats sd, sdd;
+    SeqCand cand[2];
+    size_t nc = 1;
     best->bits = UINT64_MAX;
-    seq_stats(d, n - 1, &sd);
-    if (sd.mn == sd.mx || n < 3) {
-        seq_eval(d, n - 1, &sd, SEQ_DELTA, 0, ks, best);
+    seq_cand(&cand[0], SEQ_DELTA, d, n - 1, 0);
+    if (cand[0].mn == cand[0].mx) { /* constant deltas: nothing is cheaper */
+        seq_eval_range(&cand[0], best);
         return;
     }
-    for (size_t i = 0; i + 2 < n; i++)
-        dod[i] = d[i + 1] - d[i];
-    seq_stats(dod, n - 2, &sdd);
-    seq_eval(d, n - 1, &sd, SEQ_DELTA, 0, ks, best);
-    seq_eval(dod, n - 2, &sdd, SEQ_DOD, d[0], ks, best);
+    if (n >= 3) {
+        for (size_t i = 0; i + 2 < n; i++)
+            dod[i] = d[i + 1] - d[i];
+        seq_cand(&cand[1], SEQ_DOD, dod, n - 2, d[0]);
+        nc = 2;
+    }
+    const SeqCand *rc = NULL;
+    bool rzz = true;
+    uint64_t rbits = UINT64_MAX;
+    for (size_t i = 0; i < nc; i++) {
+        seq_eval_range(&cand[i], best);
+        if (cand[i].mn == cand[i].mx)
+            continue;
+        for (int zz = 1; zz >= 0; zz--) {
+            uint64_t base = (uint64_t)(zz ? cand[i].center : cand[i].mn);
+            uint64_t bits = rice_plan(cand[i].r, cand[i].m, base, zz, NULL) +
+                            cand[i].hdr_bits + 8 * varint_len(zigzag_enc((int64_t)base));
+            if (bits < rbits) {
+                rbits = bits;
+                rc = &cand[i];
+                rzz = zz;
+            }
+        }
+    }
+    if (!rc)
+        return;
+    uint64_t base = (uint64_t)(rzz ? rc->center : rc->mn);
+    uint64_t pay = rice_plan(rc->r, rc->m, base, rzz, best->ks);
+    uint64_t bits = rc->hdr_bits + 8 * varint_len(zigzag_enc((int64_t)base)) + (pay + 7) / 8 * 8;
+    if (bits < best->bits) {
+        best->transform = rc->transform;
+        best->coder = rzz ? SEQ_RICE_ZZ : SEQ_RICE_OFF;
+        best->first = rc->first;
+        best->base = base;
+        best->bits = bits;
+    }
 }
 
 static void seq_write(Buf *out, const uint64_t *d, const uint64_t *dod, size_t n,
@@ -775,7 +819,6 @@ void codec_encode(const int64_t *ts_ns, const double *values, size_t n, Buf *out
     uint64_t *a = ts_malloc(3 * n * sizeof(uint64_t));
     uint64_t *d = a + n, *dod = a + 2 * n;
     SeqPlan plan;
-    RiceKs ks;
     buf_put_varint(out, n);
 
     /* values */
@@ -784,7 +827,7 @@ void codec_encode(const int64_t *ts_ns, const double *values, size_t n, Buf *out
     if (dec && n >= 2) {
         for (size_t i = 0; i + 1 < n; i++)
             d[i] = a[i + 1] - a[i];
-        seq_plan(d, n, dod, &ks, &plan);
+        seq_plan(d, n, dod, &plan);
         if (plan.bits > 8 * n && xor_run(values, n, NULL) + 8 < plan.bits)
             dec = false;
     }
@@ -822,7 +865,7 @@ void codec_encode(const int64_t *ts_ns, const double *values, size_t n, Buf *out
             for (size_t i = 0; i + 1 < n; i++)
                 d[i] = (d[i] >> tz) * inv; /* exact: unit divides d[i] */
         }
-        seq_plan(d, n, dod, &ks, &plan);
+        seq_plan(d, n, dod, &plan);
         seq_write(out, d, dod, n, &plan);
     }
     ts_free(a);

@@ -210,11 +210,10 @@ int segment_writer_add(SegmentWriter *w, uint64_t series_id, int64_t min_ts_ns, 
     if (w->failed)
         return ts_error(err, TS_ERR_IO, 0, "segment: %s: writer failed earlier", w->tmp);
     if (min_ts_ns > max_ts_ns)
-        return ts_error(err, TS_ERR_PROTO, 0, "segment: block min_ts %" PRId64
-                        " > max_ts %" PRId64, min_ts_ns, max_ts_ns);
-    if (w->entry_count > 0 &&
-        (series_id < w->last_series ||
-         (series_id == w->last_series && min_ts_ns < w->last_min_ts_ns)))
+        return ts_error(err, TS_ERR_PROTO, 0, "segment: block min_ts %" PRId64 " > max_ts %" PRId64,
+                        min_ts_ns, max_ts_ns);
+    if (w->entry_count > 0 && (series_id < w->last_series ||
+                               (series_id == w->last_series && min_ts_ns < w->last_min_ts_ns)))
         return ts_error(err, TS_ERR_PROTO, 0,
                         "segment: block (%" PRIu64 ", %" PRId64 ") out of order", series_id,
                         min_ts_ns);
@@ -261,7 +260,6 @@ static void writer_free(SegmentWriter *w)
 int segment_writer_finish(SegmentWriter *w, TsError *err)
 {
     int rc = TS_OK;
-    bool renamed = false;
     if (w->failed) {
         rc = ts_error(err, TS_ERR_IO, 0, "segment: %s: writer failed earlier", w->tmp);
         goto fail;
@@ -299,16 +297,15 @@ int segment_writer_finish(SegmentWriter *w, TsError *err)
         rc = io_error(err, errno, "rename", w->tmp);
         goto fail;
     }
-    renamed = true;
+    /* From here on the complete file is in place under its final name (it may have replaced an
+     * older file of the same name), so a failed directory fsync must not unlink it. */
     e = sync_parent_dir(w->path);
-    if (e) {
+    if (e)
         rc = io_error(err, e, "fsync dir of", w->path);
-        goto fail;
-    }
     writer_free(w);
-    return TS_OK;
+    return rc;
 fail:
-    unlink(renamed ? w->path : w->tmp);
+    unlink(w->tmp);
     writer_free(w);
     return rc;
 }
@@ -346,8 +343,8 @@ static int check_footer(const uint8_t *m, uint64_t size, const char *path, SegFo
                         TsError *err)
 {
     if (size < SEG_HDR_BYTES + SEG_FOOT_BYTES)
-        return ts_error(err, TS_ERR_CORRUPT, 0, "segment: %s: %" PRIu64 " bytes is too short",
-                        path, size);
+        return ts_error(err, TS_ERR_CORRUPT, 0, "segment: %s: %" PRIu64 " bytes is too short", path,
+                        size);
     if (memcmp(m, SEG_MAGIC, 8) != 0 || get_u32le(m + 12) != crc32c(m, 12))
         return ts_error(err, TS_ERR_CORRUPT, 0, "segment: %s: bad header", path);
     if (get_u32le(m + 8) != SEG_VERSION)
@@ -386,8 +383,8 @@ static int check_footer(const uint8_t *m, uint64_t size, const char *path, SegFo
  * Validate every index entry of a file whose footer passed check_footer; when 'out' is not
  * NULL, store the decoded entries there (room for ft->entry_count).
  */
-static int check_entries(const uint8_t *m, const SegFooter *ft, const char *path,
-                         SegmentEntry *out, TsError *err)
+static int check_entries(const uint8_t *m, const SegFooter *ft, const char *path, SegmentEntry *out,
+                         TsError *err)
 {
     const uint8_t *idx = m + ft->index_off;
     uint64_t data_end = SEG_HDR_BYTES;
@@ -399,16 +396,16 @@ static int check_entries(const uint8_t *m, const SegFooter *ft, const char *path
         entry_decode(idx + i * SEG_ENTRY_BYTES, &e);
         size_t pos = (size_t)(ft->index_off + i * SEG_ENTRY_BYTES);
         if (e.min_ts_ns > e.max_ts_ns)
-            return ts_error(err, TS_ERR_CORRUPT, pos, "segment: %s: entry %" PRIu64
-                            " has min_ts > max_ts", path, i);
+            return ts_error(err, TS_ERR_CORRUPT, pos,
+                            "segment: %s: entry %" PRIu64 " has min_ts > max_ts", path, i);
         if (i > 0 && (e.series_id < prev.series_id ||
                       (e.series_id == prev.series_id && e.min_ts_ns < prev.min_ts_ns)))
-            return ts_error(err, TS_ERR_CORRUPT, pos, "segment: %s: entry %" PRIu64
-                            " out of order", path, i);
-        if (e.offset < data_end || e.offset > ft->index_off ||
-            e.length > ft->index_off - e.offset)
-            return ts_error(err, TS_ERR_CORRUPT, pos, "segment: %s: entry %" PRIu64
-                            " block [%" PRIu64 ", +%" PRIu32 ") outside the data area or overlapping",
+            return ts_error(err, TS_ERR_CORRUPT, pos, "segment: %s: entry %" PRIu64 " out of order",
+                            path, i);
+        if (e.offset < data_end || e.offset > ft->index_off || e.length > ft->index_off - e.offset)
+            return ts_error(err, TS_ERR_CORRUPT, pos,
+                            "segment: %s: entry %" PRIu64 " block [%" PRIu64 ", +%" PRIu32
+                            ") outside the data area or overlapping",
                             path, i, e.offset, e.length);
         data_end = e.offset + e.length;
         if (e.min_ts_ns < min_ts)
@@ -452,7 +449,7 @@ int segment_open(const char *path, Segment **out, TsError *err)
         rc = io_error(err, errno, "mmap", path);
         goto out;
     }
-    SegFooter ft;
+    SegFooter ft = {0};
     rc = check_footer(map, size, path, &ft, err);
     if (rc != TS_OK)
         goto out;
@@ -576,7 +573,7 @@ Slice segment_block(const Segment *s, const SegmentEntry *e)
 
 int segment_verify(const Segment *s, TsError *err)
 {
-    SegFooter ft;
+    SegFooter ft = {0};
     int rc = check_footer(s->map, s->file_bytes, s->path, &ft, err);
     if (rc == TS_OK)
         rc = check_entries(s->map, &ft, s->path, NULL, err);

@@ -48,9 +48,11 @@ int segment_writer_add(SegmentWriter *w, uint64_t series_id, int64_t min_ts_ns, 
                        uint32_t n_points, Slice block, TsError *err);
 
 /*
- * Write the index and footer, fsync the file, rename it to 'path' and fsync the directory.
- * Frees 'w' whatever happens. On any error (TS_ERR_IO) no file is left at '<path>.tmp' or
- * 'path'.
+ * Write the index and footer, fsync the file, rename it to 'path' (atomically replacing any file
+ * of that name) and fsync the directory. Frees 'w' whatever happens. Returns TS_OK or TS_ERR_IO.
+ * On an error before the rename the tmp file is removed and 'path' is untouched; if only the
+ * final directory fsync fails, the complete file stays at 'path' but its name may not be
+ * durable yet.
  */
 int segment_writer_finish(SegmentWriter *w, TsError *err);
 
@@ -75,7 +77,10 @@ void segment_ref(Segment *s);
  */
 void segment_unref(Segment *s);
 
-/* Have the last segment_unref delete the file (after compaction or retention). Thread-safe. */
+/*
+ * Have the last segment_unref delete the file (after compaction or retention). The file is
+ * unlinked by path, so do not mark a segment whose path a newer file has replaced. Thread-safe.
+ */
 void segment_mark_deleted(Segment *s);
 
 uint64_t segment_seq(const Segment *s);

@@ -241,7 +241,7 @@ static int replay_file(const char *dir, uint64_t seq, uint64_t max_rec, WalRecor
     char *path = path_of(dir, seq);
     uint8_t *map = NULL;
     uint64_t size = 0;
-    int fd = open(path, O_RDWR | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC); /* O_RDWR only if a tail must be cut */
     if (fd < 0) {
         if (err)
             err->sys_errno = errno;
@@ -271,8 +271,8 @@ static int replay_file(const char *dir, uint64_t seq, uint64_t max_rec, WalRecor
     uint64_t good = 0;
     int hc = header_check(map, size, seq);
     if (hc < 0) {
-        rc = ts_error(err, TS_ERR_CORRUPT, 0, "wal: %s: unsupported format version %" PRIu32,
-                      path, get_u32le(map + 8));
+        rc = ts_error(err, TS_ERR_CORRUPT, 0, "wal: %s: unsupported format version %" PRIu32, path,
+                      get_u32le(map + 8));
         goto out;
     }
     if (hc > 0) {
@@ -302,7 +302,9 @@ static int replay_file(const char *dir, uint64_t seq, uint64_t max_rec, WalRecor
         st->dropped_bytes += size - good;
         munmap(map, (size_t)size);
         map = NULL;
-        if (ftruncate(fd, (off_t)good) != 0 || fsync(fd) != 0) {
+        close(fd);
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0 || ftruncate(fd, (off_t)good) != 0 || fsync(fd) != 0) {
             if (err)
                 err->sys_errno = errno;
             rc = ts_error(err, TS_ERR_IO, 0, "wal: truncate %s: %s", path, strerror(errno));

@@ -36,8 +36,7 @@ typedef struct WalReplayStats {
  * Replay callback: one good record of file 'seq'. 'payload' is borrowed and valid only during
  * the call. A non-TS_OK return stops the replay and is returned by wal_replay.
  */
-typedef int (*WalRecordFn)(void *ctx, uint64_t seq, uint8_t type, const uint8_t *payload,
-                           size_t n);
+typedef int (*WalRecordFn)(void *ctx, uint64_t seq, uint8_t type, const uint8_t *payload, size_t n);
 
 /*
  * Replay every record of every '<seq>.wal' file in 'dir', in ascending seq order. Other names
@@ -63,7 +62,7 @@ int wal_replay(const char *dir, size_t max_record_bytes, WalRecordFn fn, void *c
  */
 int wal_open(const char *dir, uint64_t segment_max_bytes, Wal **out, TsError *err);
 
-/* fdatasync (unless already failed; errors are ignored here) and free. wal_close(NULL) is a no-op. */
+/* fdatasync (unless already failed; errors are ignored) and free. wal_close(NULL) is a no-op. */
 void wal_close(Wal *w);
 
 /*

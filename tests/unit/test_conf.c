@@ -112,9 +112,8 @@ static void test_ini_crlf_bom_and_key_before_section(void **state)
 {
     Collect c;
     TsError err;
-    assert_int_equal(ini_run("\xEF\xBB\xBFk = v\r\n[s]\r\n# c\r\na = \"x\"\r\n\r\nb = 2\r\n", &c,
-                             &err),
-                     TS_OK);
+    assert_int_equal(
+        ini_run("\xEF\xBB\xBFk = v\r\n[s]\r\n# c\r\na = \"x\"\r\n\r\nb = 2\r\n", &c, &err), TS_OK);
     assert_int_equal(c.n, 4);
     assert_event(&c.ev[0], "", "k", "v", 1);
     assert_event(&c.ev[1], "s", "", "", 2);
@@ -248,8 +247,8 @@ static void test_duration(void **state)
         assert_int_equal(dur(good[i].text, &v), TS_OK);
         assert_true(v == good[i].ns);
     }
-    static const char *const bad[] = {"",   "abc", "-1s", "+1s", "1.5s", "1 s", " 1s", "1s ",
-                                      "s",  "1x",  "1ss", "1hh", "1m2s", "0x10", "1e3", "ms"};
+    static const char *const bad[] = {"",  "abc", "-1s", "+1s", "1.5s", "1 s",  " 1s", "1s ",
+                                      "s", "1x",  "1ss", "1hh", "1m2s", "0x10", "1e3", "ms"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int64_t v;
         assert_int_equal(dur(bad[i], &v), TS_ERR_PROTO);
@@ -296,8 +295,7 @@ static void test_size(void **state)
     }
     uint64_t v;
     assert_int_equal(conf_parse_size_bytes(slice_cstr("16777216TB"), &v), TS_ERR_LIMIT);
-    assert_int_equal(conf_parse_size_bytes(slice_cstr("18446744073709551616"), &v),
-                     TS_ERR_LIMIT);
+    assert_int_equal(conf_parse_size_bytes(slice_cstr("18446744073709551616"), &v), TS_ERR_LIMIT);
 }
 
 static void test_bool(void **state)
@@ -351,9 +349,9 @@ static void test_listen(void **state)
     assert_int_equal(l.port, 0);
 
     static const char *const bad[] = {
-        "host",   "host:",       "host:65536", "host:-1",    ":",         "::1:2003",
-        "[::1]",  "[::1]2003",   "[]:1",       "[::1:2003",  "a b:1",     "host:20x3",
-        "h/x:1",  "host:000001", "[::1]:",     "a:b:c",      "[::1]:1:2", "h\x01:1",
+        "host",  "host:",       "host:65536", "host:-1",   ":",         "::1:2003",
+        "[::1]", "[::1]2003",   "[]:1",       "[::1:2003", "a b:1",     "host:20x3",
+        "h/x:1", "host:000001", "[::1]:",     "a:b:c",     "[::1]:1:2", "h\x01:1",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ConfListen v;
@@ -396,12 +394,7 @@ static void assert_conf_eq(const Config *a, const Config *b)
     assert_true(a->storage.compact_segments == b->storage.compact_segments);
     assert_listen_eq(&a->graphite.plaintext, &b->graphite.plaintext);
     assert_listen_eq(&a->graphite.udp, &b->graphite.udp);
-    assert_listen_eq(&a->graphite.pickle, &b->graphite.pickle);
     assert_true(a->graphite.max_line_bytes == b->graphite.max_line_bytes);
-    assert_listen_eq(&a->resp.tcp, &b->resp.tcp);
-    assert_listen_eq(&a->resp.udp, &b->resp.udp);
-    assert_int_equal(a->resp.late_writes, b->resp.late_writes);
-    assert_listen_eq(&a->opentsdb.tcp, &b->opentsdb.tcp);
     assert_true(a->net.threads == b->net.threads);
     assert_true(a->net.max_connections == b->net.max_connections);
     assert_true(a->net.idle_timeout_ns == b->net.idle_timeout_ns);
@@ -411,10 +404,6 @@ static void assert_conf_eq(const Config *a, const Config *b)
     assert_true(a->http.threads == b->http.threads);
     assert_true(a->http.max_body_bytes == b->http.max_body_bytes);
     assert_true(a->query.max_points == b->query.max_points);
-    assert_string_equal(a->amqp.url, b->amqp.url);
-    assert_string_equal(a->amqp.exchange, b->amqp.exchange);
-    assert_string_equal(a->amqp.queue, b->amqp.queue);
-    assert_int_equal(a->amqp.metric_name_in_body, b->amqp.metric_name_in_body);
     assert_int_equal(a->log.level, b->log.level);
     assert_string_equal(a->log.file, b->log.file);
 }
@@ -436,12 +425,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.graphite.plaintext.port, 2003);
     assert_string_equal(c.graphite.udp.host, "0.0.0.0");
     assert_int_equal(c.graphite.udp.port, 2003);
-    assert_int_equal(c.graphite.pickle.port, 2004);
     assert_true(c.graphite.max_line_bytes == 16384);
-    assert_int_equal(c.resp.tcp.port, 8282);
-    assert_int_equal(c.resp.udp.port, 8383);
-    assert_int_equal(c.resp.late_writes, CONF_LATE_ACCEPT);
-    assert_int_equal(c.opentsdb.tcp.port, 4242);
     assert_true(c.net.threads == 0);
     assert_true(c.net.max_connections == 10000);
     assert_true(c.net.idle_timeout_ns == 0);
@@ -453,10 +437,6 @@ static void test_defaults(void **state)
     assert_true(c.http.threads == 4);
     assert_true(c.http.max_body_bytes == 4ULL << 20);
     assert_true(c.query.max_points == 50000000);
-    assert_string_equal(c.amqp.url, "");
-    assert_string_equal(c.amqp.exchange, "graphite");
-    assert_string_equal(c.amqp.queue, "");
-    assert_false(c.amqp.metric_name_in_body);
     assert_int_equal(c.log.level, 1); /* LOG_INFO */
     assert_string_equal(c.log.file, "");
     conf_deinit(&c);
@@ -484,17 +464,14 @@ static void test_load_good(void **state)
                        "  # comment\r\n"
                        "plaintext =\r\n"
                        "udp = \"\"\r\n"
-                       "pickle = [::1]:0\r\n"
-                       "[resp]\r\n"
-                       "late_writes = REJECT\r\n"
                        "[net]\r\n"
                        "max_tags = 0\r\n"
                        "idle_timeout = 5min\r\n"
-                       "[amqp]\r\n"
-                       "metric_name_in_body = yes\r\n"
+                       "[http]\r\n"
+                       "listen = [::1]:0\r\n"
                        "[log]\r\n"
                        "level = debug\r\n"
-                       "level = warn\r\n" /* later wins */
+                       "level = WARN\r\n" /* later wins; words are case-insensitive */
                        "file = /var/log/cairn.log";
     assert_int_equal(load(&c, text, &err), TS_OK);
     assert_string_equal(c.storage.path, "/srv/cairn data");
@@ -504,18 +481,17 @@ static void test_load_good(void **state)
     assert_true(c.storage.wal_segment_size_bytes == 4096);
     assert_false(c.graphite.plaintext.enabled);
     assert_false(c.graphite.udp.enabled);
-    assert_true(c.graphite.pickle.enabled);
-    assert_string_equal(c.graphite.pickle.host, "::1");
-    assert_int_equal(c.graphite.pickle.port, 0);
-    assert_int_equal(c.resp.late_writes, CONF_LATE_REJECT);
+    assert_true(c.http.listen.enabled);
+    assert_string_equal(c.http.listen.host, "::1");
+    assert_int_equal(c.http.listen.port, 0);
     assert_true(c.net.max_tags == 0);
     assert_true(c.net.idle_timeout_ns == 300 * S_NS);
-    assert_true(c.amqp.metric_name_in_body);
     assert_int_equal(c.log.level, 2);
     assert_string_equal(c.log.file, "/var/log/cairn.log");
     /* Untouched keys keep their values. */
     assert_true(c.storage.max_series == 10000000);
-    assert_int_equal(c.http.listen.port, 8181);
+    assert_true(c.http.threads == 4);
+    assert_true(c.graphite.max_line_bytes == 16384);
 
     /* A second load applies over the first. */
     assert_int_equal(load(&c, "[storage]\nretention = 1w\n", &err), TS_OK);
@@ -562,8 +538,12 @@ static void test_load_errors(void **state)
         {"[storage]\nmemtable_size = 2TB\n", TS_ERR_PROTO, 2,
          "cairn.ini:2: storage.memtable_size: '2TB' out of range (must be between 4KB and 1TB)"},
         {"[storage]\npath =\n", TS_ERR_PROTO, 2, "cairn.ini:2: storage.path: must not be empty"},
-        {"[amqp]\nmetric_name_in_body = maybe\n", TS_ERR_PROTO, 2,
-         "cairn.ini:2: amqp.metric_name_in_body: invalid boolean 'maybe' (use true or false)"},
+        {"[net]\nmax_tags = 257\n", TS_ERR_PROTO, 2,
+         "cairn.ini:2: net.max_tags: '257' out of range (must be at most 256)"},
+        /* Keys of listeners that do not exist yet are refused, not silently ignored. */
+        {"[graphite]\npickle = :2004\n", TS_ERR_PROTO, 2,
+         "cairn.ini:2: graphite.pickle: unknown key"},
+        {"[amqp]\nurl = amqp://h/\n", TS_ERR_PROTO, 1, "cairn.ini:1: [amqp]: unknown section"},
         {"[log]\nlevel = loud\n", TS_ERR_PROTO, 2,
          "cairn.ini:2: log.level: invalid value 'loud' (use debug, info, warn, error)"},
         {"[http]\nlisten = 8181x\n", TS_ERR_PROTO, 2,
@@ -571,8 +551,8 @@ static void test_load_errors(void **state)
          "\"\")"},
         {"[log]\nfile = a\tb\n", TS_ERR_PROTO, 2,
          "cairn.ini:2: log.file: control character in value"},
-        {"[storage]\nsync_interval = 0123456789012345678901234567890123456789\n", TS_ERR_PROTO,
-         2, "cairn.ini:2: storage.sync_interval: '01234567890123456789012345678901...' too large"},
+        {"[storage]\nsync_interval = 0123456789012345678901234567890123456789\n", TS_ERR_PROTO, 2,
+         "cairn.ini:2: storage.sync_interval: '01234567890123456789012345678901...' too large"},
         {"[net]\nthreads = 1025\n", TS_ERR_PROTO, 2,
          "cairn.ini:2: net.threads: '1025' out of range (must be at most 1024)"},
         {"[query]\nmax_points = 0\n", TS_ERR_PROTO, 2,
@@ -597,8 +577,9 @@ static void test_load_is_atomic(void **state)
     conf_init_defaults(&c);
     conf_init_defaults(&d);
     TsError err;
-    assert_int_equal(load(&c, "[storage]\npath = /elsewhere\nretention = 1d\n"
-                              "[log]\nfile = x.log\nlevel = nope\n",
+    assert_int_equal(load(&c,
+                          "[storage]\npath = /elsewhere\nretention = 1d\n"
+                          "[log]\nfile = x.log\nlevel = nope\n",
                           &err),
                      TS_ERR_PROTO);
     assert_conf_eq(&c, &d); /* nothing from the failed file was applied */
@@ -677,6 +658,8 @@ static void test_set(void **state)
     assert_string_equal(c.log.file, "x=y");
     assert_int_equal(conf_set(&c, "log.level=ERROR", &err), TS_OK);
     assert_int_equal(c.log.level, 3);
+    assert_int_equal(conf_set(&c, "net.max_tags=256", &err), TS_OK);
+    assert_true(c.net.max_tags == 256);
 
     static const struct {
         const char *arg;
@@ -695,6 +678,8 @@ static void test_set(void **state)
          "--set: net.max_connections: '0' out of range (must be between 1 and 10000000)"},
         {"log.file=\"x", "--set: log.file: unterminated quoted value"},
         {"log.file=a\nb", "--set: log.file: control character in value"},
+        {"net.max_tags=1024", "--set: net.max_tags: '1024' out of range (must be at most 256)"},
+        {"resp.tcp=:8282", "--set: resp.tcp: unknown section"},
     };
     Config before;
     conf_init_defaults(&before);
@@ -704,6 +689,7 @@ static void test_set(void **state)
     assert_int_equal(conf_set(&before, "storage.path=\" /a b \"", &err), TS_OK);
     assert_int_equal(conf_set(&before, "log.file=x=y", &err), TS_OK);
     assert_int_equal(conf_set(&before, "log.level=error", &err), TS_OK);
+    assert_int_equal(conf_set(&before, "net.max_tags=256", &err), TS_OK);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         memset(&err, 0, sizeof(err));
         assert_int_equal(conf_set(&c, bad[i].arg, &err), TS_ERR_PROTO);
@@ -727,6 +713,8 @@ static void test_init_text_parses_to_defaults(void **state)
     assert_non_null(strstr(text, "\n# fsync the write-ahead log"));
     assert_non_null(strstr(text, "\nfile = \"\"\n"));
     assert_non_null(strstr(text, "\nmax_line_bytes = 16384\n"));
+    assert_non_null(strstr(text, "\n# Most tags in one series name. Must be at most 256.\n"));
+    assert_non_null(strstr(text, "\nmax_tags = 64\n"));
     size_t col = 0;
     for (size_t i = 0; i < b.n; i++) {
         col = b.p[i] == '\n' ? 0 : col + 1;
@@ -740,17 +728,16 @@ static void test_init_text_parses_to_defaults(void **state)
     conf_init_defaults(&c);
     conf_init_defaults(&d);
     TsError err;
-    assert_int_equal(load(&c, "[storage]\npath=/p\nsync_interval=5s\nretention=1d\n"
-                              "max_series=5\nwal_segment_size=1MB\nmemtable_size=1MB\n"
-                              "flush_interval=1s\ncompact_segments=3\n"
-                              "[graphite]\nplaintext=\nudp=:1\npickle=\nmax_line_bytes=1KB\n"
-                              "[resp]\ntcp=:2\nudp=\nlate_writes=reject\n[opentsdb]\ntcp=\n"
-                              "[net]\nthreads=2\nmax_connections=3\nidle_timeout=1m\n"
-                              "max_name_bytes=100\nmax_tags=1\n"
-                              "[http]\nlisten=[::1]:9\nthreads=9\nmax_body_bytes=1MB\n"
-                              "[query]\nmax_points=7\n"
-                              "[amqp]\nurl=amqp://h/\nexchange=e\nqueue=q\n"
-                              "metric_name_in_body=on\n[log]\nlevel=error\nfile=f\n",
+    assert_int_equal(load(&c,
+                          "[storage]\npath=/p\nsync_interval=5s\nretention=1d\n"
+                          "max_series=5\nwal_segment_size=1MB\nmemtable_size=1MB\n"
+                          "flush_interval=1s\ncompact_segments=3\n"
+                          "[graphite]\nplaintext=\nudp=:1\nmax_line_bytes=1KB\n"
+                          "[net]\nthreads=2\nmax_connections=3\nidle_timeout=1m\n"
+                          "max_name_bytes=100\nmax_tags=1\n"
+                          "[http]\nlisten=[::1]:9\nthreads=9\nmax_body_bytes=1MB\n"
+                          "[query]\nmax_points=7\n"
+                          "[log]\nlevel=error\nfile=f\n",
                           &err),
                      TS_OK);
     assert_int_equal(conf_load_text(&c, "init", slice_make(b.p, b.n), &err), TS_OK);
@@ -772,20 +759,18 @@ static void test_effective_round_trip(void **state)
         "storage.flush_interval=90s",
         "storage.memtable_size=1536KB",
         "graphite.plaintext=",
-        "graphite.pickle=[::1]:2004",
+        "graphite.udp=[::1]:2004",
         "graphite.max_line_bytes=1000",
-        "resp.late_writes=reject",
         "net.idle_timeout=7us",
         "net.max_name_bytes=300",
-        "amqp.url=amqp://guest@broker:5672/v",
-        "amqp.queue=\"q\"",
-        "amqp.exchange=\"\"x\"\"",
+        "net.max_tags=256",
+        "http.listen=\"127.0.0.1:0\"",
         "log.level=warn",
-        "log.file=/var/log/c.log",
+        "log.file=\"\"x\"\"",
     };
     for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++)
         assert_int_equal(conf_set(&c, sets[i], &err), TS_OK);
-    assert_string_equal(c.amqp.exchange, "\"x\"");
+    assert_string_equal(c.log.file, "\"x\"");
 
     Buf b;
     buf_init(&b);
@@ -798,20 +783,15 @@ static void test_effective_round_trip(void **state)
     assert_non_null(strstr(text, "\nsync_interval = 1500ms\n"));
     assert_non_null(strstr(text, "\nretention = 2w\n"));
     assert_non_null(strstr(text, "\nplaintext = \"\"\n"));
-    assert_non_null(strstr(text, "\npickle = [::1]:2004\n"));
+    assert_non_null(strstr(text, "\nudp = [::1]:2004\n"));
+    assert_non_null(strstr(text, "\nlisten = 127.0.0.1:0\n"));
     assert_non_null(strstr(text, "\nmemtable_size = 1536KB\n"));
     assert_non_null(strstr(text, "\nmax_line_bytes = 1000\n"));
+    assert_non_null(strstr(text, "\nmax_tags = 256\n"));
+    assert_non_null(strstr(text, "\nlevel = warn\n"));
+    assert_non_null(strstr(text, "\nfile = \"\"x\"\"\n"));
     ts_free(text);
     conf_deinit(&d);
-
-    /* A password in amqp.url is masked in the log output. */
-    buf_clear(&b);
-    assert_int_equal(conf_set(&c, "amqp.url=amqp://user:s3cret@broker:5672/vhost", &err), TS_OK);
-    conf_write_effective(&c, &b);
-    text = ts_strndup((const char *)b.p, b.n);
-    assert_null(strstr(text, "s3cret"));
-    assert_non_null(strstr(text, "\nurl = amqp://user:***@broker:5672/vhost\n"));
-    ts_free(text);
     buf_deinit(&b);
     conf_deinit(&c);
 }

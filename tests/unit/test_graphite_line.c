@@ -130,9 +130,9 @@ static void test_nan_values(void **state)
 
 static void test_bad_values(void **state)
 {
-    static const char *bad[] = {"0x1p3", "0x10", "1_000", "infi", "infinit", "nan(1)", "1e",
-                                "e3",    ".",    "+",     "-",    "1.2.3",   "--1",    "1,5",
-                                "1e+",   "in",   "nana",  "1.5f", "\xd9\xa1", "N",    "+-1"};
+    static const char *bad[] = {"0x1p3", "0x10", "1_000", "infi", "infinit",  "nan(1)", "1e",
+                                "e3",    ".",    "+",     "-",    "1.2.3",    "--1",    "1,5",
+                                "1e+",   "in",   "nana",  "1.5f", "\xd9\xa1", "N",      "+-1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char line[64];
         snprintf(line, sizeof(line), "m.x %s 1700000000", bad[i]);
@@ -158,7 +158,7 @@ static void test_timestamps(void **state)
     assert_int_equal(parse_ok("m 1 -1.0").ts_ns, NOW_SEC_NS);
     assert_int_equal(parse_ok("m 1 -1.9").ts_ns, NOW_SEC_NS); /* int(-1.9) == -1 */
     assert_int_equal(parse_ok("m 1 -1e0").ts_ns, NOW_SEC_NS);
-    assert_int_equal(parse_ok("m 1 -0.5").ts_ns, 0);          /* int(-0.5) == 0 */
+    assert_int_equal(parse_ok("m 1 -0.5").ts_ns, 0); /* int(-0.5) == 0 */
     assert_int_equal(parse_ok("m 1 -2").ts_ns, -2 * SEC);
     assert_int_equal(parse_ok("m 1 -100.7").ts_ns, -100 * SEC);
     assert_int_equal(parse_ok("m 1 1700000000.999").ts_ns, 1700000000 * SEC);
@@ -193,8 +193,7 @@ static void test_field_count(void **state)
     /* a NUL is not whitespace: it stays inside the field */
     GraphiteLine g;
     TsError err;
-    assert_int_equal(graphite_line_parse(slice_make("m 1\0 2", 6), NOW_NS, &g, &err),
-                     TS_ERR_PROTO);
+    assert_int_equal(graphite_line_parse(slice_make("m 1\0 2", 6), NOW_NS, &g, &err), TS_ERR_PROTO);
     assert_string_equal(err.msg, "invalid value");
     /* the line need not be NUL-terminated */
     const char buf[] = {'m', ' ', '4', ' ', '5', '9'};
@@ -244,10 +243,10 @@ static void test_untagged(void **state)
     key_ok("a.b.c", "a.b.c");
     key_ok("foo..bar", "foo..bar");
     key_ok(".foo", ".foo");
-    key_ok("~a.b", "~a.b");            /* untagged names are kept exactly as given */
+    key_ok("~a.b", "~a.b"); /* untagged names are kept exactly as given */
     key_ok("a=b", "a=b");
-    key_ok("m{}", "m{}");              /* not OpenMetrics: does not end with "} */
-    key_ok("m{a=\"b\"", "m{a=\"b\"");  /* no closing brace */
+    key_ok("m{}", "m{}");             /* not OpenMetrics: does not end with "} */
+    key_ok("m{a=\"b\"", "m{a=\"b\""); /* no closing brace */
     key_ok("caf\xc3\xa9.\xff", "caf\xc3\xa9.\xff");
     key_ok("a\\", "a\\");
     key_ok("x/y:z#1", "x/y:z#1");
@@ -265,13 +264,13 @@ static void test_tagged(void **state)
     key_ok("cpu;host=a", "cpu host=a");
     key_ok("cpu;ab=1;a=2", "cpu a=2 ab=1");
     key_ok("cpu;host=a=b", "cpu host=a=b");
-    key_ok("cpu;host=a;host=b", "cpu host=b");           /* the later wins */
+    key_ok("cpu;host=a;host=b", "cpu host=b"); /* the later wins */
     key_ok("cpu;host=b;dc=x;host=a", "cpu dc=x host=a");
-    key_ok("cpu;name=other;host=a", "cpu host=a");       /* name is the metric */
+    key_ok("cpu;name=other;host=a", "cpu host=a"); /* name is the metric */
     key_ok("cpu;name=other", "cpu");
-    key_ok("~~cpu;a=b", "cpu a=b");                      /* leading ~ stripped from name */
+    key_ok("~~cpu;a=b", "cpu a=b"); /* leading ~ stripped from name */
     key_ok("c~p~u;a=b~", "c~p~u a=b~");
-    key_ok("cpu;a=\"b\"}", "cpu a=\"b\"}");              /* no '{': carbon form */
+    key_ok("cpu;a=\"b\"}", "cpu a=\"b\"}"); /* no '{': carbon form */
     key_ok("a.b{;c=d", "a.b{ c=d");
     key_ok("m;k\\=v", "m k\\=v");
     key_ok("m;k=\xc3\xa9", "m k=\xc3\xa9");
@@ -317,7 +316,8 @@ static void test_openmetrics(void **state)
 
     key_err("{a=\"b\"}", "Cannot parse path {a=\"b\"}, no metric found");
     key_err("cpu{host=\"\"}", "Cannot parse path cpu{host=\"\"}, invalid segment host=\"\"");
-    key_err("cpu{host=\"a\"x\"}", "Cannot parse path cpu{host=\"a\"x\"}, invalid segment host=\"a\"x\"");
+    key_err("cpu{host=\"a\"x\"}",
+            "Cannot parse path cpu{host=\"a\"x\"}, invalid segment host=\"a\"x\"");
     key_err("cpu{=\"a\"}", "Cannot parse path cpu{=\"a\"}, invalid segment =\"a\"");
     key_err("cpu{host\"}", "Cannot parse path cpu{host\"}, invalid segment host\"");
     key_err("cpu{a=b\"}", "Cannot parse path cpu{a=b\"}, invalid segment a=b\"");
@@ -328,7 +328,8 @@ static void test_openmetrics(void **state)
     key_err("cpu{a=\"~b\"}", "Tag values are not allowed to start with \"~\" in tag \"a\"");
     key_err("~{a=\"b\"}", "Cannot use metric name ~ as tag value, results in an empty string");
     key_err("a{b{c=\"d\"}", "Cannot parse path a{b{c=\"d\"}, more than one \"{\"");
-    key_err("a;b{c=\"d\"}", "Character \";\" is not allowed in metric \"a;b\" of path a;b{c=\"d\"}");
+    key_err("a;b{c=\"d\"}",
+            "Character \";\" is not allowed in metric \"a;b\" of path a;b{c=\"d\"}");
     /* OpenMetrics form is chosen first, so a carbon-form path ending in "} fails as carbon does */
     key_err("cpu;a=b{x\"}", "Cannot parse path cpu;a=b{x\"}, invalid segment x\"");
     key_err("cpu{a=\"x\\\\\",b=\"1\"}", "tag value ends with '\\'");
@@ -381,12 +382,18 @@ static void test_graphite_display(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_basic),         cmocka_unit_test(test_whitespace_variants),
-        cmocka_unit_test(test_values),        cmocka_unit_test(test_nan_values),
-        cmocka_unit_test(test_bad_values),    cmocka_unit_test(test_timestamps),
-        cmocka_unit_test(test_field_count),   cmocka_unit_test(test_untagged),
-        cmocka_unit_test(test_tagged),        cmocka_unit_test(test_tagged_errors),
-        cmocka_unit_test(test_openmetrics),   cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_whitespace_variants),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_nan_values),
+        cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_timestamps),
+        cmocka_unit_test(test_field_count),
+        cmocka_unit_test(test_untagged),
+        cmocka_unit_test(test_tagged),
+        cmocka_unit_test(test_tagged_errors),
+        cmocka_unit_test(test_openmetrics),
+        cmocka_unit_test(test_limits),
         cmocka_unit_test(test_graphite_display),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -120,9 +120,9 @@ static size_t write_segment(const char *path, uint64_t seq, size_t n_series, Seg
             int64_t min_ts = (int64_t)(b * 1000) - 500 + (int64_t)s;
             int64_t max_ts = min_ts + (int64_t)(b * 7);
             uint32_t np = (uint32_t)(1 + k % 120);
-            assert_int_equal(segment_writer_add(w, 2 * s, min_ts, max_ts, np,
-                                                slice_make(blk, blk_len(k)), &err),
-                             TS_OK);
+            assert_int_equal(
+                segment_writer_add(w, 2 * s, min_ts, max_ts, np, slice_make(blk, blk_len(k)), &err),
+                TS_OK);
             if (want) {
                 SegmentEntry e = {2 * s, min_ts, max_ts, np, off, (uint32_t)blk_len(k)};
                 want[k] = e;
@@ -454,6 +454,39 @@ static void test_writer_open_fails(void **state)
     assert_null(w);
 }
 
+static void test_replace_keeps_old_mapping(void **state)
+{
+    Fixture *fx = *state;
+    write_segment(fx->path, 1, 4, NULL);
+    Segment *old;
+    assert_int_equal(segment_open(fx->path, &old, NULL), TS_OK);
+    size_t old_count = segment_entry_count(old);
+    /* Rewrite the same path (compaction into the highest seq does this). */
+    SegmentWriter *w;
+    assert_int_equal(segment_writer_open(fx->path, 2, &w, NULL), TS_OK);
+    assert_int_equal(segment_writer_add(w, 42, 5, 6, 2, slice_cstr("new"), NULL), TS_OK);
+    assert_int_equal(segment_writer_finish(w, NULL), TS_OK);
+    Segment *cur;
+    assert_int_equal(segment_open(fx->path, &cur, NULL), TS_OK);
+    assert_int_equal(segment_seq(cur), 2);
+    assert_int_equal(segment_entry_count(cur), 1);
+    /* The old mapping still shows the old file. */
+    assert_int_equal(segment_seq(old), 1);
+    assert_int_equal(segment_entry_count(old), old_count);
+    assert_int_equal(segment_verify(old, NULL), TS_OK);
+    const SegmentEntry *first;
+    assert_int_equal(segment_find(old, 6, &first), 1);
+    uint8_t blk[256];
+    blk_fill(old_count - 1, blk);
+    Slice b = segment_block(old, first);
+    assert_int_equal(b.n, blk_len(old_count - 1));
+    if (b.n)
+        assert_memory_equal(b.p, blk, b.n);
+    segment_unref(old);
+    segment_unref(cur);
+    assert_true(file_exists(fx->path));
+}
+
 static void test_large_blocks_flush(void **state)
 {
     Fixture *fx = *state;
@@ -496,6 +529,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unref_keeps_file, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_abort_removes_tmp, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_writer_open_fails, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_replace_keeps_old_mapping, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_large_blocks_flush, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

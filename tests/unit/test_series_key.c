@@ -143,9 +143,9 @@ static void test_build_hard_cap(void **state)
     assert_int_equal(series_key_build(slice_cstr("m"), many, SERIES_KEY_TAGS_MAX + 1, SIZE_MAX,
                                       SIZE_MAX, &b, NULL),
                      TS_ERR_LIMIT);
-    assert_int_equal(series_key_build(slice_cstr("m"), many, SERIES_KEY_TAGS_MAX, SIZE_MAX,
-                                      SIZE_MAX, &b, NULL),
-                     TS_OK);
+    assert_int_equal(
+        series_key_build(slice_cstr("m"), many, SERIES_KEY_TAGS_MAX, SIZE_MAX, SIZE_MAX, &b, NULL),
+        TS_OK);
     /* reversed input comes out sorted */
     assert_memory_equal(b.p, "m k001=v k002=v", 15);
     buf_deinit(&b);
