@@ -682,10 +682,10 @@ int main(int argc, char **argv)
                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
     fprintf(stderr,
             "gen: lines=%" PRIu64 " bytes=%" PRIu64 " conns=%d pregen=%d pregen_s=%.3f "
-            "send_s=%.3f cpu_s=%.2f lines_per_s=%.0f mb_per_s=%.1f first_byte_ns=%" PRId64
-            " last_byte_ns=%" PRId64 "\n",
+            "send_s=%.3f cpu_s=%.2f lines_per_s=%.0f lines_per_cpu_s=%.0f mb_per_s=%.1f "
+            "first_byte_ns=%" PRId64 " last_byte_ns=%" PRId64 "\n",
             lines, bytes, o.conns, o.pregen ? 1 : 0, (double)gen_ns / 1e9, el_s, cpu_s,
-            el_s > 0 ? (double)lines / el_s : 0.0, el_s > 0 ? (double)bytes / el_s / 1e6 : 0.0,
+            el_s > 0 ? (double)lines / el_s : 0.0, cpu_s > 0 ? (double)lines / cpu_s : 0.0, el_s > 0 ? (double)bytes / el_s / 1e6 : 0.0,
             first, last);
     free(ws);
     free(set.series);

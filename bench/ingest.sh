@@ -242,9 +242,26 @@ run_server() {
             [ "$2" = 1 ] && ROWS+=("| cairn | not yet measured ($CAIRND missing) | | | | | | | | | | | |")
             return 0
         fi
-        "$CAIRND" --data "$dir/data" --set "graphite.plaintext=127.0.0.1:$gport" \
-            --set graphite.udp= --set graphite.pickle= --set resp.tcp= --set resp.udp= \
-            --set opentsdb.tcp= --set "http.listen=127.0.0.1:$hport" >"$dir/server.log" 2>&1 &
+        # Every listener key that `cairnd --init` shows (a host:port default) is set: the two
+        # used here to 127.0.0.1, every other one to "" (disabled), so nothing else binds.
+        local sets=() k keys
+        keys=$("$CAIRND" --init 2>/dev/null | awk '
+            /^\[[a-z_]+\]/ { sec = substr($1, 2, length($1) - 2); next }
+            /^[a-z_]+ = / && $3 ~ /^(\[[^]]*\]|[0-9a-z.]*):[0-9]+$/ { print sec "." $1 }') || true
+        [ -n "$keys" ] || keys="graphite.plaintext graphite.udp http.listen"
+        if ! grep -qx http.listen <<<"$keys"; then
+            log "cairn: cairnd --init shows no http.listen; cannot query it; skipping cairn"
+            [ "$2" = 1 ] && ROWS+=("| cairn | not yet measured (no HTTP listener) | | | | | | | | | | | |")
+            return 0
+        fi
+        for k in $keys; do
+            case $k in
+            graphite.plaintext) sets+=(--set "$k=127.0.0.1:$gport") ;;
+            http.listen) sets+=(--set "$k=127.0.0.1:$hport") ;;
+            *) sets+=(--set "$k=") ;;
+            esac
+        done
+        "$CAIRND" --data "$dir/data" "${sets[@]}" >"$dir/server.log" 2>&1 &
         pid=$!
         sig=TERM
         ;;
@@ -284,7 +301,7 @@ run_server() {
     local first_ns send_s gen_cpu
     first_ns=$(sed -n 's/.*first_byte_ns=\([0-9]*\).*/\1/p' "$dir/gen.log")
     send_s=$(sed -n 's/.*send_s=\([0-9.]*\).*/\1/p' "$dir/gen.log")
-    gen_cpu=$(sed -n 's/.*cpu_s=\([0-9.]*\).*/\1/p' "$dir/gen.log")
+    gen_cpu=$(sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p' "$dir/gen.log")
     WIRE_BYTES=$(sed -n 's/.* bytes=\([0-9]*\).*/\1/p' "$dir/gen.log")
     log "$srv: gen done in ${send_s}s; polling until $EXPECT points are queryable"
 
@@ -373,6 +390,8 @@ run_server() {
     log "$srv: check: $check; gen send_s=$send_s; stop=$stopped"
 }
 
+grep -qw cairn <<<"$SERVERS" ||
+    ROWS+=("| cairn | not yet measured (not in SERVERS) | | | | | | | | | | | |")
 for ((run = 1; run <= REPEAT; run++)); do
     for s in $SERVERS; do
         run_server "$s" "$run"

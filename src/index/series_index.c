@@ -69,6 +69,8 @@
 #define ITEM_LIMIT (UINT32_MAX - 16u) /* terms and nodes stay below this */
 #define TERM_METRIC UINT32_MAX        /* Term.val_n of a metric term */
 
+_Static_assert(SERIES_KEY_MAX <= UINT16_MAX, "Node lengths are 16-bit");
+
 #define FILE_MAGIC "cairnSRS"
 #define FILE_VERSION 1u
 #define FILE_HDR_BYTES 16
@@ -101,9 +103,9 @@ typedef struct Term {
 } Term;
 
 typedef struct Node {
-    const uint8_t *path;   /* full dotted path, in the key store; NULL for the root */
-    uint32_t path_n;       /* path length */
-    uint32_t seg_n;        /* the segment is the last seg_n bytes of the path */
+    uint32_t key_rel;      /* series whose key starts with this node's path; NONE: the root */
+    uint16_t path_n;       /* path length (keys are at most SERIES_KEY_MAX bytes) */
+    uint16_t seg_n;        /* the segment is the last seg_n bytes of the path */
     uint32_t parent;       /* node number; NONE for the root (node 0) */
     uint32_t first_child;  /* newest child, or NONE */
     uint32_t next_sibling; /* next older sibling, or NONE */
@@ -488,24 +490,30 @@ static uint64_t node_hash_of(uint32_t parent, Slice seg)
     return mix64(hash64(seg.p, seg.n) ^ (((uint64_t)parent + 1) * 0x9e3779b97f4a7c15ULL));
 }
 
-static Slice node_seg(const Node *nd)
+static Slice node_path(const SeriesIndex *ix, const Node *nd)
 {
-    if (!nd->path)
+    if (nd->key_rel == NONE)
         return slice_make(NULL, 0);
-    return slice_make(nd->path + nd->path_n - nd->seg_n, nd->seg_n);
+    return slice_make(key_of(ix, nd->key_rel).p, nd->path_n);
+}
+
+static Slice node_seg(const SeriesIndex *ix, const Node *nd)
+{
+    Slice path = node_path(ix, nd);
+    return slice_make(path.p + path.n - nd->seg_n, nd->seg_n);
 }
 
 static bool node_eq(const SeriesIndex *ix, uint32_t item, const void *probe)
 {
     const Node *nd = node_at(ix, item);
     const NodeProbe *pr = probe;
-    return nd->parent == pr->parent && slice_eq(node_seg(nd), pr->seg);
+    return nd->parent == pr->parent && slice_eq(node_seg(ix, nd), pr->seg);
 }
 
 static uint64_t node_hash(const SeriesIndex *ix, uint32_t item)
 {
     const Node *nd = node_at(ix, item);
-    return node_hash_of(nd->parent, node_seg(nd));
+    return node_hash_of(nd->parent, node_seg(ix, nd));
 }
 
 /* ---- terms and postings ----------------------------------------------------------------- */
@@ -588,7 +596,7 @@ static void term_index(SeriesIndex *ix, bool metric, Slice raw, bool escaped, ui
 
 /* ---- name tree -------------------------------------------------------------------------- */
 
-static void tree_add(SeriesIndex *ix, Slice key)
+static void tree_add(SeriesIndex *ix, Slice key, uint32_t rel)
 {
     uint32_t parent = 0;
     size_t start = 0;
@@ -602,9 +610,9 @@ static void tree_add(SeriesIndex *ix, Slice key)
             c = ix->nnodes++;
             Node *nd = paged_at(&ix->nodes, c);
             Node *pn = node_at(ix, parent);
-            nd->path = key.p;
-            nd->path_n = (uint32_t)i;
-            nd->seg_n = (uint32_t)(i - start);
+            nd->key_rel = rel;
+            nd->path_n = (uint16_t)i;
+            nd->seg_n = (uint16_t)(i - start);
             nd->parent = parent;
             nd->first_child = NONE;
             nd->next_sibling = pn->first_child;
@@ -636,6 +644,7 @@ SeriesIndex *series_index_new(uint64_t max_series)
     ix->nodes.elem_bytes = sizeof(Node);
     buf_init(&ix->scratch);
     Node *root = paged_at(&ix->nodes, 0);
+    root->key_rel = NONE;
     root->parent = NONE;
     root->first_child = NONE;
     root->next_sibling = NONE;
@@ -679,6 +688,12 @@ static void series_add(SeriesIndex *ix, Slice key, uint64_t h, uint32_t rel)
     table_add(ix, &ix->key_table, h, rel, key_hash);
     ix->count++;
 
+    /* A plain name (no space at all) is its own metric: the key table already maps it to its
+       only series, so it gets no metric term, only its place in the name tree. */
+    if (!memchr(stored.p, ' ', stored.n)) {
+        tree_add(ix, stored, rel);
+        return;
+    }
     KeyIter it;
     Slice part;
     bool esc, first = true;
@@ -687,8 +702,6 @@ static void series_add(SeriesIndex *ix, Slice key, uint64_t h, uint32_t rel)
         term_index(ix, first, part, esc, rel);
         first = false;
     }
-    if (!memchr(stored.p, ' ', stored.n))
-        tree_add(ix, stored);
 }
 
 /* Would nparts more terms and nsegs more nodes still fit the 32-bit numbering? */
@@ -1197,7 +1210,7 @@ int series_index_glob(SeriesIndex *ix, Slice pattern,
             }
             for (uint32_t c = node_at(ix, cur.v[i])->first_child; c != NONE;
                  c = node_at(ix, c)->next_sibling)
-                if (glob_match(segs[s], node_seg(node_at(ix, c))))
+                if (glob_match(segs[s], node_seg(ix, node_at(ix, c))))
                     u32_push(&next, c);
         }
         U32Vec tmp = cur;
@@ -1208,7 +1221,7 @@ int series_index_glob(SeriesIndex *ix, Slice pattern,
         hits = ts_malloc(cur.n * sizeof(GlobHit));
         for (size_t i = 0; i < cur.n; i++) {
             const Node *nd = node_at(ix, cur.v[i]);
-            hits[i].path = slice_make(nd->path, nd->path_n);
+            hits[i].path = node_path(ix, nd);
             hits[i].is_leaf = nd->is_leaf;
             hits[i].has_children = nd->first_child != NONE;
         }

@@ -1037,9 +1037,10 @@ static void flush_frozen(Engine *e, Memtable *m)
     pthread_cond_broadcast(&e->state_cond);
     pthread_mutex_unlock(&e->state_mu);
     seglist_unref(old);
+    uint64_t wal_seq_end = m->wal_seq_end;
     memtable_unref(m);
     /* The WAL files are deleted only once the segment and series.dat are durable. */
-    if (wal_remove_upto(e->wal, m->wal_seq_end) != TS_OK)
+    if (wal_remove_upto(e->wal, wal_seq_end) != TS_OK)
         log_warn("storage: could not delete old WAL files");
     atomic_fetch_add(&e->st_flushes, 1);
     log_debug("storage: flushed memtable to segment %016" PRIx64 " in %.1f ms", seq,
@@ -1173,7 +1174,8 @@ static int open_segments(Engine *e, TsError *err)
         seqs[n++] = seq;
     }
     closedir(d);
-    qsort(seqs, n, sizeof(uint64_t), cmp_u64);
+    if (n)
+        qsort(seqs, n, sizeof(uint64_t), cmp_u64);
     SegList *l = seglist_new(n);
     size_t k = 0;
     e->next_seg_seq = 1;
