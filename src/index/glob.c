@@ -187,13 +187,13 @@ static inline bool bit_get(const uint64_t *set, uint32_t s)
 static void prog_add(GlobProg *g, uint64_t *set, uint32_t s)
 {
     size_t top = 0;
-#define PUSH(x)                                                                                   \
-    do {                                                                                          \
-        uint32_t x_ = (x);                                                                        \
-        if (!bit_get(set, x_)) {                                                                  \
-            set[x_ >> 6] |= (uint64_t)1 << (x_ & 63);                                             \
-            g->work[top++] = x_;                                                                  \
-        }                                                                                         \
+#define PUSH(x)                                                                                    \
+    do {                                                                                           \
+        uint32_t x_ = (x);                                                                         \
+        if (!bit_get(set, x_)) {                                                                   \
+            set[x_ >> 6] |= (uint64_t)1 << (x_ & 63);                                              \
+            g->work[top++] = x_;                                                                   \
+        }                                                                                          \
     } while (0)
     PUSH(s);
     while (top) {

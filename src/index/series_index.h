@@ -28,10 +28,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SERIES_ID_FIRST 1024                /* ids are dense and sequential from here, like Akumuli */
-#define SERIES_ID_SPAN 0xFFFFFFF0u          /* ids are < SERIES_ID_FIRST + SERIES_ID_SPAN */
-#define SERIES_KEY_MAX 65535                /* bytes in a series key */
-#define SERIES_GLOB_SEGMENTS_MAX 256        /* dot segments in a glob pattern */
+#define SERIES_ID_FIRST 1024         /* ids are dense and sequential from here, like Akumuli */
+#define SERIES_ID_SPAN 0xFFFFFFF0u   /* ids are < SERIES_ID_FIRST + SERIES_ID_SPAN */
+#define SERIES_KEY_MAX 65535         /* bytes in a series key */
+#define SERIES_GLOB_SEGMENTS_MAX 256 /* dot segments in a glob pattern */
 
 typedef struct SeriesIndex SeriesIndex;
 
@@ -104,10 +104,9 @@ int series_index_find(SeriesIndex *ix, Slice metric, const SeriesFilter *f, size
  * returned; otherwise TS_OK. tag_names and tag_values scan the metric's series, so they cost
  * O(series of the metric).
  */
-int series_index_metric_names(SeriesIndex *ix, Slice prefix, int (*fn)(void *, Slice),
-                              void *ctx);
-int series_index_tag_names(SeriesIndex *ix, Slice metric, Slice prefix,
-                           int (*fn)(void *, Slice), void *ctx);
+int series_index_metric_names(SeriesIndex *ix, Slice prefix, int (*fn)(void *, Slice), void *ctx);
+int series_index_tag_names(SeriesIndex *ix, Slice metric, Slice prefix, int (*fn)(void *, Slice),
+                           void *ctx);
 int series_index_tag_values(SeriesIndex *ix, Slice metric, Slice tag, Slice prefix,
                             int (*fn)(void *, Slice), void *ctx);
 
@@ -120,8 +119,7 @@ int series_index_tag_values(SeriesIndex *ix, Slice metric, Slice tag, Slice pref
  * SERIES_GLOB_SEGMENTS_MAX segments; TS_OK (and no calls) when nothing matches.
  */
 int series_index_glob(SeriesIndex *ix, Slice pattern,
-                      int (*fn)(void *ctx, Slice path, bool is_leaf, bool has_children),
-                      void *ctx);
+                      int (*fn)(void *ctx, Slice path, bool is_leaf, bool has_children), void *ctx);
 
 /*
  * Append records for every id in [from_id, next_id) to the series file 'path' (created with its

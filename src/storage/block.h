@@ -16,17 +16,17 @@
 #include "core/slice.h"
 #include "core/status.h"
 
-#define BLOCK_MAGIC 0xC1   /* first byte of every block: "cairn block, version 1" */
-#define BLOCK_F_ZSTD 0x01  /* payload is a zstd frame of the codec chunk */
+#define BLOCK_MAGIC 0xC1  /* first byte of every block: "cairn block, version 1" */
+#define BLOCK_F_ZSTD 0x01 /* payload is a zstd frame of the codec chunk */
 
 typedef struct BlockHeader {
-    uint32_t n_points;    /* 1..CODEC_MAX_POINTS */
-    int64_t min_ts_ns;    /* first (smallest) timestamp */
-    int64_t max_ts_ns;    /* last (largest) timestamp */
-    uint32_t raw_bytes;   /* length of the codec chunk */
+    uint32_t n_points;     /* 1..CODEC_MAX_POINTS */
+    int64_t min_ts_ns;     /* first (smallest) timestamp */
+    int64_t max_ts_ns;     /* last (largest) timestamp */
+    uint32_t raw_bytes;    /* length of the codec chunk */
     uint32_t stored_bytes; /* length of the payload as stored (== raw_bytes unless zstd) */
-    uint8_t flags;        /* BLOCK_F_* */
-    size_t header_bytes;  /* bytes before the payload */
+    uint8_t flags;         /* BLOCK_F_* */
+    size_t header_bytes;   /* bytes before the payload */
 } BlockHeader;
 
 /*

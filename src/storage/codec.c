@@ -5,14 +5,16 @@
  *
  * Both columns are reduced to a sequence of 64-bit integers and coded by one integer-sequence
  * coder ("intseq") that, per chunk, tries first differences (DELTA) and second differences (DOD)
- * and, for each, four residual coders, and keeps the cheapest by computed size:
+ * and, for each, four residual coders, and keeps the cheapest by computed size (the Rice
+ * variants are first ranked by a quick estimate; only the best one is sized exactly):
  *   - timestamps: x_i = (ts_i - ts_0) / unit, unit = gcd of all deltas, so second- or
  *     10-second resolution data costs nothing for the ns unit, and a regular series is one
  *     constant residual (zero bits per point);
  *   - values: if every value is exactly (double)k / 10^d for one scale d in 0..15 and integers
  *     |k| < 2^53 (verified bit-exactly at encode time), x_i = k_i ("decimal mode"); otherwise
- *     the raw IEEE bits are XORed with the previous value (Gorilla style, "XOR mode"), which is
- *     also used when it is smaller.
+ *     the raw IEEE bits are XORed with the previous value (Gorilla style, "XOR mode"). When a
+ *     decimal chunk costs more than 8 bits per point, the XOR size is computed too and the
+ *     smaller mode wins.
  * Residual coders: CONST (every residual equal: 0 bits/point), RICE_ZZ (Rice code of
  * zigzag(r - base), parameter chosen per 128 residuals), RICE_OFF (Rice code of r - min, for
  * one-sided data such as counter increments) and UNIFORM (a range coder with a flat distribution
@@ -143,8 +145,8 @@ static uint64_t gcd_u64(uint64_t a, uint64_t b)
 /* ---- bit writer (LSB-first) ---------------------------------------------------------------- */
 
 typedef struct BitW {
-    Buf *b;        /* destination; room reserved up front by bitw_init */
-    uint64_t acc;  /* pending bits, the oldest at bit 0 */
+    Buf *b;         /* destination; room reserved up front by bitw_init */
+    uint64_t acc;   /* pending bits, the oldest at bit 0 */
     unsigned nbits; /* pending bit count, < 32 between calls */
 } BitW;
 
@@ -487,12 +489,12 @@ static int uni_read(Slice in, size_t *pos, uint64_t *dst, size_t m, uint64_t bas
 #define RICE_MAX_GROUPS ((CODEC_MAX_POINTS + RICE_GROUP - 1) / RICE_GROUP)
 
 typedef struct SeqPlan {
-    unsigned transform; /* SEQ_DELTA or SEQ_DOD */
-    unsigned coder;     /* SEQ_CONST .. SEQ_UNIFORM */
-    uint64_t first;     /* DOD: x_1 - x_0 */
-    uint64_t base;      /* see the layout */
-    uint64_t range;     /* UNIFORM: R */
-    uint64_t bits;      /* total size of the intseq in bits (UNIFORM: estimate) */
+    unsigned transform;          /* SEQ_DELTA or SEQ_DOD */
+    unsigned coder;              /* SEQ_CONST .. SEQ_UNIFORM */
+    uint64_t first;              /* DOD: x_1 - x_0 */
+    uint64_t base;               /* see the layout */
+    uint64_t range;              /* UNIFORM: R */
+    uint64_t bits;               /* total size of the intseq in bits (UNIFORM: estimate) */
     uint8_t ks[RICE_MAX_GROUPS]; /* RICE_*: k of every group of 128 residuals */
 } SeqPlan;
 
@@ -589,8 +591,8 @@ static void seq_plan(const uint64_t *d, size_t n, uint64_t *dod, SeqPlan *best)
             continue;
         for (int zz = 1; zz >= 0; zz--) {
             uint64_t base = (uint64_t)(zz ? cand[i].center : cand[i].mn);
-            uint64_t bits = rice_plan(cand[i].r, cand[i].m, base, zz, NULL) +
-                            cand[i].hdr_bits + 8 * varint_len(zigzag_enc((int64_t)base));
+            uint64_t bits = rice_plan(cand[i].r, cand[i].m, base, zz, NULL) + cand[i].hdr_bits +
+                            8 * varint_len(zigzag_enc((int64_t)base));
             if (bits < rbits) {
                 rbits = bits;
                 rc = &cand[i];
@@ -612,8 +614,7 @@ static void seq_plan(const uint64_t *d, size_t n, uint64_t *dod, SeqPlan *best)
     }
 }
 
-static void seq_write(Buf *out, const uint64_t *d, const uint64_t *dod, size_t n,
-                      const SeqPlan *p)
+static void seq_write(Buf *out, const uint64_t *d, const uint64_t *dod, size_t n, const SeqPlan *p)
 {
     const uint64_t *r = p->transform == SEQ_DOD ? dod : d;
     size_t m = p->transform == SEQ_DOD ? n - 2 : n - 1;

@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static int64_t in_ts[CODEC_MAX_POINTS], out_ts[CODEC_MAX_POINTS];
 static double in_v[CODEC_MAX_POINTS], out_v[CODEC_MAX_POINTS];
 
-static const double P10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+static const double P10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                              1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
 
 typedef struct Reader {
@@ -46,8 +46,7 @@ static void hostile(const uint8_t *data, size_t size)
     size_t n, total;
     TsError err;
     BlockHeader h;
-    (void)block_decode(slice_make(data, size), out_ts, out_v, CODEC_MAX_POINTS, &n, &scratch,
-                       &err);
+    (void)block_decode(slice_make(data, size), out_ts, out_v, CODEC_MAX_POINTS, &n, &scratch, &err);
     for (size_t off = 0; off < size;) {
         if (block_parse(slice_make(data + off, size - off), &h, &total, &err))
             break;
@@ -85,7 +84,7 @@ static size_t make_points(const uint8_t *data, size_t size)
             break;
         }
         n++;
-        uint64_t delta = tsmode == 0 ? (uint64_t)step
+        uint64_t delta = tsmode == 0   ? (uint64_t)step
                          : tsmode == 1 ? (uint64_t)step * (1 + take(&r, 1) % 4)
                          : tsmode == 2 ? (uint64_t)step + take(&r, 1)
                                        : 1 + (take(&r, 8) >> 1);

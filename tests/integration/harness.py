@@ -56,6 +56,15 @@ class Checks:
     def eq(self, got, want, what):
         return self.ok(got == want, "%s: got %r, want %r" % (what, got, want))
 
+    def eventually_eq(self, fn, want, what, timeout=20):
+        """Poll fn() until it returns want (ingest is asynchronous), then assert equality."""
+        deadline = time.time() + timeout
+        got = fn()
+        while got != want and time.time() < deadline:
+            time.sleep(0.05)
+            got = fn()
+        return self.eq(got, want, what)
+
     def finish(self):
         print("%d passed, %d failed" % (self.passed, self.failed))
         sys.exit(1 if self.failed else 0)

@@ -532,9 +532,9 @@ static void test_json_errors(void **state)
     assert_null(memchr(out.p, '\n', out.n - 1));
     /* Input bytes quoted by jansson never break the line. */
     buf_clear(&out);
-    assert_int_equal(akumuli_query_run(&g_src, slice_cstr("{\"select\": \"te\r\nmp\"}"), &out,
-                                       &status),
-                     TS_ERR_PROTO);
+    assert_int_equal(
+        akumuli_query_run(&g_src, slice_cstr("{\"select\": \"te\r\nmp\"}"), &out, &status),
+        TS_ERR_PROTO);
     assert_true(out.n > 2 && memcmp(out.p, "-JSON parsing error at line 1, ", 31) == 0);
     assert_null(memchr(out.p, '\n', out.n - 1));
     assert_null(memchr(out.p, '\r', out.n - 2));

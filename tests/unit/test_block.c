@@ -154,11 +154,10 @@ static void test_truncation_and_flips(void **state)
         for (size_t len = 0; len < b.n; len++) {
             uint8_t *copy = ts_malloc(len ? len : 1);
             memcpy(copy, b.p, len);
-            assert_int_equal(block_parse(slice_make(copy, len), &h, &total, &err),
-                             TS_ERR_CORRUPT);
-            assert_int_equal(block_decode(slice_make(copy, len), d_ts, d_v, CAP, &got, &scratch,
-                                          &err),
-                             TS_ERR_CORRUPT);
+            assert_int_equal(block_parse(slice_make(copy, len), &h, &total, &err), TS_ERR_CORRUPT);
+            assert_int_equal(
+                block_decode(slice_make(copy, len), d_ts, d_v, CAP, &got, &scratch, &err),
+                TS_ERR_CORRUPT);
             ts_free(copy);
         }
         uint8_t *copy = ts_malloc(b.n);

@@ -141,7 +141,8 @@ static void test_walk_2dec_ratio(void **state)
     }
     total /= 10;
     print_message("codec: random walk, 2 decimals, uniform steps +-0.50, 10 s, 1000 points: "
-                  "%.3f bits/point (entropy 6.658)\n", total);
+                  "%.3f bits/point (entropy 6.658)\n",
+                  total);
     assert_true(total < 7.0);
 }
 
@@ -163,7 +164,8 @@ static void test_counters(void **state)
     }
     total /= 10;
     print_message("codec: counter, +uniform 0..1000 per 10 s step, 1000 points: %.3f bits/point "
-                  "(entropy 9.967)\n", total);
+                  "(entropy 9.967)\n",
+                  total);
     assert_true(total < 10.4);
 
     /* decimal counter (bytes as kB with 3 decimals), and a constant-rate counter */
@@ -350,8 +352,11 @@ static void test_timestamps(void **state)
     Series two = series_new(2);
     two.v[0] = 1;
     two.v[1] = 2;
-    const int64_t pairs[][2] = {{INT64_MIN, INT64_MAX}, {INT64_MIN, INT64_MIN + 1},
-                                {INT64_MAX - 1, INT64_MAX}, {-1, 0}, {INT64_MIN, 0},
+    const int64_t pairs[][2] = {{INT64_MIN, INT64_MAX},
+                                {INT64_MIN, INT64_MIN + 1},
+                                {INT64_MAX - 1, INT64_MAX},
+                                {-1, 0},
+                                {INT64_MIN, 0},
                                 {0, INT64_MAX}};
     for (size_t k = 0; k < sizeof(pairs) / sizeof(pairs[0]); k++) {
         two.ts[0] = pairs[k][0];
@@ -461,8 +466,7 @@ static void test_truncation_and_trailing(void **state)
             ts_free(copy);
         }
         buf_put_u8(&b, 0);
-        assert_int_equal(codec_decode(slice_make(b.p, b.n), ts, v, 512, &n, &err),
-                         TS_ERR_CORRUPT);
+        assert_int_equal(codec_decode(slice_make(b.p, b.n), ts, v, 512, &n, &err), TS_ERR_CORRUPT);
         buf_deinit(&b);
     }
 }
