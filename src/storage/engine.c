@@ -311,6 +311,7 @@ struct Engine {
     SegList *segs;
     uint64_t next_seg_seq;
     bool flusher_stop;
+    bool flusher_busy;      /* flushing, compacting or applying retention */
 
     uint64_t logged_upto;   /* ids below this have their SERIES record in WAL or series.dat */
     uint64_t persisted_upto; /* ids below this are in series.dat (flusher) */
@@ -793,7 +794,8 @@ int engine_flush(Engine *e)
     pthread_cond_signal(&e->q_cond);
     pthread_mutex_unlock(&e->q_mu);
     pthread_mutex_lock(&e->state_mu);
-    while (e->flush_done < want && !e->flusher_stop)
+    while ((e->flush_done < want || e->flusher_busy || e->frozen) && !e->flusher_stop &&
+           !atomic_load(&e->read_only))
         pthread_cond_wait(&e->state_cond, &e->state_mu);
     pthread_mutex_unlock(&e->state_mu);
     return atomic_load(&e->read_only) ? TS_ERR_READONLY : TS_OK;
@@ -1061,16 +1063,19 @@ static void *flusher_main(void *arg)
         }
         Memtable *m = e->frozen;
         bool stop = e->flusher_stop;
+        e->flusher_busy = m != NULL;
         pthread_mutex_unlock(&e->state_mu);
         if (m && !atomic_load(&e->read_only)) {
             flush_frozen(e, m);
             maybe_compact(e);
         }
-        if (ts_mono_ns() - last_retention > 10 * TS_NS_PER_SEC) {
+        if (m || ts_mono_ns() - last_retention > 10 * TS_NS_PER_SEC) {
             apply_retention(e);
             last_retention = ts_mono_ns();
         }
         pthread_mutex_lock(&e->state_mu);
+        e->flusher_busy = false;
+        pthread_cond_broadcast(&e->state_cond);
         if (stop && (!e->frozen || atomic_load(&e->read_only)))
             break;
         if (m && e->frozen == m && atomic_load(&e->read_only)) {

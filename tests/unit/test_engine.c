@@ -1,0 +1,341 @@
+/*
+ * Storage engine tests: points through batches into the WAL and memtable, read back merged
+ * (last write wins across memtable and segments, out-of-order inserts), flush + reopen, WAL
+ * recovery after a process dies without closing (fork + _exit), compaction, retention, the
+ * offline check, and the per-query point cap.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "index/series_index.h"
+#include "storage/engine.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct Fixture {
+    char dir[64];
+    SeriesIndex *ix;
+    Engine *e;
+    BatchPool *pool;
+    PointBatch *held; /* the pool's batch when it is in our hands */
+    EngineOptions opt;
+} Fixture;
+
+static void rm_rf(const char *path)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", path);
+}
+
+static void fx_open(Fixture *f)
+{
+    f->ix = series_index_new(1000000);
+    TsError err = {0};
+    int rc = engine_open(&f->opt, f->ix, &f->e, &err);
+    if (rc != TS_OK)
+        fprintf(stderr, "engine_open: %s\n", err.msg);
+    assert_int_equal(rc, TS_OK);
+}
+
+static void fx_close(Fixture *f)
+{
+    engine_close(f->e);
+    series_index_free(f->ix);
+    f->e = NULL;
+    f->ix = NULL;
+}
+
+static int setup(void **state)
+{
+    Fixture *f = ts_calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/cairn-engine.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->opt = (EngineOptions){.dir = f->dir,
+                             .sync_interval_ns = 0,
+                             .wal_segment_bytes = 1 << 20,
+                             .memtable_bytes = 64 << 20,
+                             .compact_segments = 100,
+                             .max_points_per_query = 0};
+    f->pool = batch_pool_new(1, 4096, -1);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    Fixture *f = *state;
+    if (f->e)
+        fx_close(f);
+    batch_pool_free(f->pool);
+    rm_rf(f->dir);
+    ts_free(f);
+    return 0;
+}
+
+/* A free batch from the fixture's one-batch pool, waiting (bounded) for it to come back. */
+static PointBatch *wait_batch(Fixture *f)
+{
+    PointBatch *b = NULL;
+    for (int i = 0; i < 5000 && !(b = batch_pool_get(f->pool)); i++)
+        usleep(1000);
+    assert_non_null(b);
+    return b;
+}
+
+/* Store one point and wait until it is in the WAL and the memtable (its batch came back). */
+static void put(Fixture *f, const char *key, int64_t ts, double v)
+{
+    PointBatch *b = f->held ? f->held : wait_batch(f);
+    uint64_t id;
+    bool created;
+    assert_int_equal(series_index_intern(f->ix, slice_cstr(key), &id, &created), TS_OK);
+    b->ids[0] = id;
+    b->ts_ns[0] = ts;
+    b->values[0] = v;
+    b->n = 1;
+    engine_submit(f->e, b);
+    f->held = wait_batch(f);
+}
+
+/* Read series 'key' over all time into a string "ts:v ts:v ...". */
+static void read_all(Fixture *f, const char *key, char *out, size_t n)
+{
+    out[0] = '\0';
+    uint64_t id;
+    if (series_index_lookup(f->ix, slice_cstr(key), &id) != TS_OK)
+        return;
+    EngineQuery q;
+    QuerySource src;
+    engine_query_source(f->e, &q, &src);
+    PointVec v;
+    point_vec_init(&v);
+    assert_int_equal(src.read(src.ctx, id, INT64_MIN, INT64_MAX, &v), TS_OK);
+    size_t k = 0;
+    for (size_t i = 0; i < v.n && k < n; i++)
+        k += (size_t)snprintf(out + k, n - k, "%s%lld:%g", i ? " " : "", (long long)v.ts_ns[i],
+                              v.values[i]);
+    point_vec_deinit(&v);
+}
+
+static size_t count_files(const char *dir, const char *suffix)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name), sl = strlen(suffix);
+        if (len > sl && strcmp(de->d_name + len - sl, suffix) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void test_write_read_last_wins(void **state)
+{
+    Fixture *f = *state;
+    fx_open(f);
+    put(f, "m host=a", 30, 3);
+    put(f, "m host=a", 10, 1);
+    put(f, "m host=a", 20, 2);
+    put(f, "m host=a", 20, 2.5); /* same timestamp: last write wins */
+    char s[256];
+    read_all(f, "m host=a", s, sizeof(s));
+    assert_string_equal(s, "10:1 20:2.5 30:3");
+    assert_int_equal(engine_flush(f->e), TS_OK);
+    /* Overwrite a flushed point from the memtable. */
+    put(f, "m host=a", 10, 100);
+    put(f, "m host=a", 5, 0.5);
+    read_all(f, "m host=a", s, sizeof(s));
+    assert_string_equal(s, "5:0.5 10:100 20:2.5 30:3");
+    fx_close(f);
+    fx_open(f);
+    read_all(f, "m host=a", s, sizeof(s));
+    assert_string_equal(s, "5:0.5 10:100 20:2.5 30:3");
+    /* A clean close flushed everything: nothing was replayed from the WAL. */
+    EngineStats st;
+    engine_stats(f->e, &st);
+    assert_int_equal(st.recovered_points, 0);
+}
+
+static void test_recovery_after_crash(void **state)
+{
+    Fixture *f = *state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fx_open(f);
+        for (int i = 0; i < 1500; i++)
+            put(f, i % 2 ? "c.odd" : "c.even", i, i * 0.25);
+        _exit(0); /* no engine_close: only the WAL has the data */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    fx_open(f);
+    EngineStats st;
+    engine_stats(f->e, &st);
+    assert_int_equal(st.recovered_points, 1500);
+    uint64_t id;
+    assert_int_equal(series_index_lookup(f->ix, slice_cstr("c.odd"), &id), TS_OK);
+    EngineQuery q;
+    QuerySource src;
+    engine_query_source(f->e, &q, &src);
+    PointVec v;
+    point_vec_init(&v);
+    assert_int_equal(src.read(src.ctx, id, INT64_MIN, INT64_MAX, &v), TS_OK);
+    assert_int_equal(v.n, 750);
+    for (size_t i = 0; i < v.n; i++) {
+        assert_int_equal(v.ts_ns[i], (int64_t)(2 * i + 1));
+        assert_true(v.values[i] == (double)(2 * i + 1) * 0.25);
+    }
+    point_vec_deinit(&v);
+}
+
+static void test_compaction_keeps_latest(void **state)
+{
+    Fixture *f = *state;
+    f->opt.compact_segments = 2;
+    fx_open(f);
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < 10; i++)
+            put(f, "k", i * 10, round * 100 + i);
+        assert_int_equal(engine_flush(f->e), TS_OK);
+    }
+    EngineStats st;
+    engine_stats(f->e, &st);
+    assert_true(st.compactions >= 1);
+    assert_true(st.segments <= 2);
+    char s[512];
+    read_all(f, "k", s, sizeof(s));
+    assert_string_equal(s, "0:400 10:401 20:402 30:403 40:404 50:405 60:406 70:407 80:408 90:409");
+    char segdir[128];
+    snprintf(segdir, sizeof(segdir), "%s/seg", f->dir);
+    assert_int_equal(count_files(segdir, ".seg"), st.segments);
+    fx_close(f);
+    fx_open(f);
+    read_all(f, "k", s, sizeof(s));
+    assert_string_equal(s, "0:400 10:401 20:402 30:403 40:404 50:405 60:406 70:407 80:408 90:409");
+}
+
+static void test_retention_drops_old_segments(void **state)
+{
+    Fixture *f = *state;
+    f->opt.retention_ns = 3600 * TS_NS_PER_SEC;
+    fx_open(f);
+    int64_t now = ts_now_ns();
+    put(f, "old", now - 48 * 3600 * TS_NS_PER_SEC, 1);
+    assert_int_equal(engine_flush(f->e), TS_OK);
+    put(f, "new", now, 2);
+    assert_int_equal(engine_flush(f->e), TS_OK);
+    EngineStats st;
+    engine_stats(f->e, &st);
+    assert_int_equal(st.retention_drops, 1);
+    assert_int_equal(st.segments, 1);
+    char s[128];
+    read_all(f, "old", s, sizeof(s));
+    assert_string_equal(s, "");
+    read_all(f, "new", s, sizeof(s));
+    assert_true(strlen(s) > 0);
+}
+
+static void test_check_and_query_cap(void **state)
+{
+    Fixture *f = *state;
+    f->opt.max_points_per_query = 100;
+    fx_open(f);
+    PointBatch *b = wait_batch(f);
+    uint64_t id;
+    bool created;
+    assert_int_equal(series_index_intern(f->ix, slice_cstr("big"), &id, &created), TS_OK);
+    for (uint32_t i = 0; i < 1000; i++) {
+        b->ids[i] = id;
+        b->ts_ns[i] = (int64_t)i * TS_NS_PER_SEC;
+        b->values[i] = i % 7;
+    }
+    b->n = 1000;
+    engine_submit(f->e, b);
+    f->held = wait_batch(f);
+    assert_int_equal(engine_flush(f->e), TS_OK);
+    EngineQuery q;
+    QuerySource src;
+    engine_query_source(f->e, &q, &src);
+    PointVec v;
+    point_vec_init(&v);
+    assert_int_equal(src.read(src.ctx, id, INT64_MIN, INT64_MAX, &v), TS_ERR_LIMIT);
+    point_vec_clear(&v);
+    q.points_read = 0;
+    assert_int_equal(src.read(src.ctx, id, 0, 50 * TS_NS_PER_SEC, &v), TS_OK);
+    assert_int_equal(v.n, 50);
+    point_vec_deinit(&v);
+    fx_close(f);
+
+    /* Offline check: clean, then a flipped byte in a segment is reported. */
+    SeriesIndex *ix = series_index_new(1000);
+    EngineOptions off = {.dir = f->dir, .offline = true, .compact_segments = 8};
+    Engine *e = NULL;
+    TsError err = {0};
+    assert_int_equal(engine_open(&off, ix, &e, &err), TS_OK);
+    Buf report;
+    buf_init(&report);
+    uint64_t problems = 99;
+    assert_int_equal(engine_check(e, &report, &problems), TS_OK);
+    assert_int_equal(problems, 0);
+    engine_close(e);
+    series_index_free(ix);
+
+    char segdir[128], path[512];
+    snprintf(segdir, sizeof(segdir), "%s/seg", f->dir);
+    DIR *d = opendir(segdir);
+    struct dirent *de;
+    path[0] = '\0';
+    while ((de = readdir(d)))
+        if (strstr(de->d_name, ".seg"))
+            snprintf(path, sizeof(path), "%s/%s", segdir, de->d_name);
+    closedir(d);
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    fseek(fp, 40, SEEK_SET);
+    int ch = fgetc(fp);
+    fseek(fp, 40, SEEK_SET);
+    fputc(ch ^ 0x55, fp);
+    fclose(fp);
+    ix = series_index_new(1000);
+    assert_int_equal(engine_open(&off, ix, &e, &err), TS_OK);
+    buf_clear(&report);
+    assert_int_not_equal(engine_check(e, &report, &problems), TS_OK);
+    assert_true(problems > 0);
+    engine_close(e);
+    series_index_free(ix);
+    buf_deinit(&report);
+}
+
+int main(void)
+{
+    log_set_level(LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_write_read_last_wins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_after_crash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_keeps_latest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_drops_old_segments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_and_query_cap, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
