@@ -47,7 +47,7 @@ static uint64_t block_raw_cap(uint64_t n_points)
     return 64 + 32 * n_points;
 }
 
-void block_build(const int64_t *ts_ns, const double *values, size_t n, Buf *out)
+static void build(const int64_t *ts_ns, const double *values, size_t n, bool try_zstd, Buf *out)
 {
     Buf raw, z;
     buf_init(&raw);
@@ -57,7 +57,7 @@ void block_build(const int64_t *ts_ns, const double *values, size_t n, Buf *out)
 
     const Buf *payload = &raw;
     uint8_t flags = 0;
-    if (raw.n >= BLOCK_ZSTD_MIN_BYTES) {
+    if (try_zstd && raw.n >= BLOCK_ZSTD_MIN_BYTES) {
         size_t bound = ZSTD_compressBound(raw.n);
         buf_reserve(&z, bound);
         size_t zn = ZSTD_compress(z.p, bound, raw.p, raw.n, BLOCK_ZSTD_LEVEL);
@@ -80,6 +80,16 @@ void block_build(const int64_t *ts_ns, const double *values, size_t n, Buf *out)
     buf_put_u32le(out, crc32c(out->p + start, out->n - start));
     buf_deinit(&raw);
     buf_deinit(&z);
+}
+
+void block_build(const int64_t *ts_ns, const double *values, size_t n, Buf *out)
+{
+    build(ts_ns, values, n, true, out);
+}
+
+void block_build_plain(const int64_t *ts_ns, const double *values, size_t n, Buf *out)
+{
+    build(ts_ns, values, n, false, out);
 }
 
 static int get_varint(Slice in, size_t *pos, uint64_t *v, TsError *err)

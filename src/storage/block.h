@@ -37,6 +37,12 @@ typedef struct BlockHeader {
 void block_build(const int64_t *ts_ns, const double *values, size_t n, Buf *out);
 
 /*
+ * The same block without trying zstd: for blocks that stay in memory (the memtable seals heads
+ * on the storage thread, where the zstd attempt would cost more than it saves).
+ */
+void block_build_plain(const int64_t *ts_ns, const double *values, size_t n, Buf *out);
+
+/*
  * Parse and validate the header of the block at the start of 'in' and check the crc over the
  * whole block; *total receives the block's full length (header + payload + 4), so a caller can
  * walk consecutive blocks. Bytes after the block are ignored. TS_ERR_CORRUPT on any mismatch,

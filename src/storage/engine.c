@@ -198,7 +198,7 @@ static void memseries_seal(Memtable *m, MemSeries *s, Buf *scratch)
     if (s->n == 0)
         return;
     buf_clear(scratch);
-    block_build(s->ts_ns, s->values, s->n, scratch);
+    block_build_plain(s->ts_ns, s->values, s->n, scratch);
     MemBlock *b = ts_malloc(sizeof(MemBlock) + scratch->n);
     b->next = NULL;
     b->n_points = s->n;
