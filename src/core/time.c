@@ -115,7 +115,11 @@ int ts_parse_iso(Slice s, int64_t *out_ns, TsError *err)
     }
     int64_t days = ts_days_from_civil(y, mo, d);
     int64_t secs = days * 86400 + h * 3600 + mi * 60 + se;
-    *out_ns = secs * TS_NS_PER_SEC + frac;
+    int64_t ns;
+    /* Years past 2262 (or before 1677) do not fit in int64 nanoseconds. */
+    if (__builtin_mul_overflow(secs, TS_NS_PER_SEC, &ns) || __builtin_add_overflow(ns, frac, &ns))
+        return ts_error(err, TS_ERR_PROTO, i, "unknown timestamp format");
+    *out_ns = ns;
     return TS_OK;
 }
 
