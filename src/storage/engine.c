@@ -35,7 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HEAD_MAX 512           /* raw points per series before sealing a memory block */
+#define HEAD_MAX 256           /* raw points per series before sealing a memory block */
 #define SEG_BLOCK_POINTS 2048  /* points per block written to segments */
 #define WAL_MAX_RECORD (64u << 20)
 
@@ -1209,6 +1209,29 @@ static int open_segments(Engine *e, TsError *err)
     return TS_OK;
 }
 
+/* Release what engine_open acquired (threads must be stopped already). */
+static void engine_free(Engine *e)
+{
+    wal_close(e->wal);
+    seglist_unref(e->segs);
+    memtable_unref(e->frozen);
+    memtable_unref(e->active);
+    if (e->lock_fd >= 0)
+        close(e->lock_fd);
+    buf_deinit(&e->rec);
+    buf_deinit(&e->seal_scratch);
+    pthread_rwlock_destroy(&e->mem_rw);
+    pthread_mutex_destroy(&e->q_mu);
+    pthread_cond_destroy(&e->q_cond);
+    pthread_mutex_destroy(&e->state_mu);
+    pthread_cond_destroy(&e->state_cond);
+    ts_free(e->dir);
+    ts_free(e->wal_dir);
+    ts_free(e->seg_dir);
+    ts_free(e->series_path);
+    ts_free(e);
+}
+
 int engine_open(const EngineOptions *opt, SeriesIndex *ix, Engine **out, TsError *err)
 {
     Engine *e = ts_calloc(1, sizeof(*e));
@@ -1298,18 +1321,7 @@ int engine_open(const EngineOptions *opt, SeriesIndex *ix, Engine **out, TsError
     *out = e;
     return TS_OK;
 fail:
-    wal_close(e->wal);
-    seglist_unref(e->segs);
-    memtable_unref(e->active);
-    if (e->lock_fd >= 0)
-        close(e->lock_fd);
-    buf_deinit(&e->rec);
-    buf_deinit(&e->seal_scratch);
-    ts_free(e->dir);
-    ts_free(e->wal_dir);
-    ts_free(e->seg_dir);
-    ts_free(e->series_path);
-    ts_free(e);
+    engine_free(e);
     return rc;
 }
 
@@ -1318,16 +1330,7 @@ void engine_close(Engine *e)
     if (!e)
         return;
     if (e->opt.offline) {
-        seglist_unref(e->segs);
-        memtable_unref(e->active);
-        close(e->lock_fd);
-        buf_deinit(&e->rec);
-        buf_deinit(&e->seal_scratch);
-        ts_free(e->dir);
-        ts_free(e->wal_dir);
-        ts_free(e->seg_dir);
-        ts_free(e->series_path);
-        ts_free(e);
+        engine_free(e);
         return;
     }
     /* Store everything queued and flush it to a segment so the WAL is empty at rest. */
@@ -1342,23 +1345,7 @@ void engine_close(Engine *e)
     pthread_cond_broadcast(&e->state_cond);
     pthread_mutex_unlock(&e->state_mu);
     pthread_join(e->flusher_thr, NULL);
-    wal_close(e->wal);
-    seglist_unref(e->segs);
-    memtable_unref(e->frozen);
-    memtable_unref(e->active);
-    close(e->lock_fd);
-    buf_deinit(&e->rec);
-    buf_deinit(&e->seal_scratch);
-    pthread_rwlock_destroy(&e->mem_rw);
-    pthread_mutex_destroy(&e->q_mu);
-    pthread_cond_destroy(&e->q_cond);
-    pthread_mutex_destroy(&e->state_mu);
-    pthread_cond_destroy(&e->state_cond);
-    ts_free(e->dir);
-    ts_free(e->wal_dir);
-    ts_free(e->seg_dir);
-    ts_free(e->series_path);
-    ts_free(e);
+    engine_free(e);
 }
 
 bool engine_read_only(Engine *e)
