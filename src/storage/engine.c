@@ -1348,6 +1348,11 @@ void engine_close(Engine *e)
     engine_free(e);
 }
 
+void engine_test_set_wal_io(Engine *e, const WalIo *io)
+{
+    wal_set_io(e->wal, io);
+}
+
 bool engine_read_only(Engine *e)
 {
     return atomic_load(&e->read_only);

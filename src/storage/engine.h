@@ -135,6 +135,13 @@ bool engine_read_only(Engine *e);
  */
 int engine_check(Engine *e, Buf *report, uint64_t *problems);
 
+/*
+ * Fault injection for tests: route the engine's WAL writes and fsyncs through 'io' (see
+ * wal_set_io). Call right after engine_open, before any batch is submitted.
+ */
+struct WalIo;
+void engine_test_set_wal_io(Engine *e, const struct WalIo *io);
+
 /* Flush the active memtable now and wait until it is in a segment (tests, shutdown). */
 int engine_flush(Engine *e);
 

@@ -16,6 +16,9 @@
 #include "core/time.h"
 #include "index/series_index.h"
 #include "storage/engine.h"
+#include "storage/wal.h"
+
+#include <errno.h>
 
 #include <dirent.h>
 #include <stdio.h>
@@ -327,6 +330,35 @@ static void test_check_and_query_cap(void **state)
     buf_deinit(&report);
 }
 
+static int failing_fdatasync(void *ctx, int fd)
+{
+    (*(int *)ctx)++;
+    errno = EIO;
+    return -1;
+}
+
+/* An fsync error latches the store read-only; later points are refused, never pretended. */
+static void test_fsync_error_latches_read_only(void **state)
+{
+    Fixture *f = *state;
+    fx_open(f);
+    int calls = 0;
+    WalIo io = {.ctx = &calls, .fdatasync = failing_fdatasync};
+    engine_test_set_wal_io(f->e, &io);
+    put(f, "ro", 1, 1); /* sync_interval 0: the batch's fsync fails */
+    assert_true(calls >= 1);
+    assert_true(engine_read_only(f->e));
+    put(f, "ro", 2, 2);
+    EngineStats st;
+    engine_stats(f->e, &st);
+    assert_true(st.read_only);
+    assert_int_equal(st.dropped_points, 1);
+    int before = calls;
+    put(f, "ro", 3, 3);
+    assert_int_equal(calls, before); /* fsync is never retried */
+    assert_int_equal(engine_flush(f->e), TS_ERR_READONLY);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -336,6 +368,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compaction_keeps_latest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_drops_old_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_and_query_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsync_error_latches_read_only, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
