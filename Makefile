@@ -12,7 +12,7 @@ WERROR ?= 0
 BUILD := build/$(MODE)
 CC ?= cc
 
-DEB_PACKAGES := build-essential clang pkg-config libmicrohttpd-dev libjansson-dev libzstd-dev \
+DEB_PACKAGES := build-essential clang libclang-rt-dev pkg-config libmicrohttpd-dev libjansson-dev libzstd-dev \
                 libcmocka-dev curl netcat-openbsd python3 procps
 
 WARN := -Wall -Wextra -Wmissing-prototypes -Wshadow -Wpointer-arith -Wno-unused-parameter \

@@ -125,6 +125,17 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     log_info("cairnd %s starting, data in %s", CAIRN_VERSION, cfg.storage.path);
+    Buf eff;
+    buf_init(&eff);
+    conf_write_effective(&cfg, &eff);
+    for (size_t at = 0; at < eff.n;) {
+        const uint8_t *nl = memchr(eff.p + at, '\n', eff.n - at);
+        size_t len = nl ? (size_t)(nl - eff.p) - at : eff.n - at;
+        if (len)
+            log_debug("config: %.*s", (int)len, (const char *)eff.p + at);
+        at += len + 1;
+    }
+    buf_deinit(&eff);
     int64_t started_ns = ts_now_ns();
     SeriesIndex *ix = series_index_new(cfg.storage.max_series);
     EngineOptions eo = {

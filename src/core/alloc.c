@@ -50,6 +50,15 @@ char *ts_strdup(const char *s)
     return ts_strndup(s, strlen(s));
 }
 
+void *ts_calloc_aligned(size_t align, size_t size)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, align, size ? size : 1) != 0)
+        oom(size);
+    memset(p, 0, size);
+    return p;
+}
+
 void ts_free(void *p)
 {
     free(p);

@@ -8,17 +8,24 @@
 #include "ingest/ingest.h"
 #include "core/alloc.h"
 #include "core/hash.h"
+#include "core/status.h"
 
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#define CACHE_INLINE_KEY 36 /* keys up to this long are compared inside the entry */
+
+/* One cache slot: exactly one 64-byte cache line, so a hit on a short key touches one line. */
 typedef struct CacheEntry {
     uint64_t hash;        /* hash64 of the key; 0 marks an empty slot */
     uint64_t id;          /* series id */
-    const uint8_t *key;   /* borrowed from the index */
-    size_t key_len;
+    const uint8_t *key;   /* borrowed from the index (stable for its lifetime) */
+    uint32_t key_len;
+    uint8_t key_inline[CACHE_INLINE_KEY]; /* copy of the key when key_len <= CACHE_INLINE_KEY */
 } CacheEntry;
+
+_Static_assert(sizeof(CacheEntry) == 64, "cache entries are one cache line");
 
 struct Ingest {
     Engine *e;            /* borrowed */
@@ -39,7 +46,7 @@ Ingest *ingest_new(Engine *e, SeriesIndex *ix, uint32_t batches, uint32_t batch_
     in->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     in->pool = batch_pool_new(batches, batch_points, in->wake_fd);
     in->cache_cap = 1024;
-    in->cache = ts_calloc(in->cache_cap, sizeof(CacheEntry));
+    in->cache = ts_calloc_aligned(64, in->cache_cap * sizeof(CacheEntry));
     return in;
 }
 
@@ -64,7 +71,7 @@ static void cache_insert(Ingest *in, uint64_t h, uint64_t id, Slice key)
 {
     if ((in->cache_n + 1) * 2 > in->cache_cap) {
         size_t cap = in->cache_cap * 2;
-        CacheEntry *t = ts_calloc(cap, sizeof(CacheEntry));
+        CacheEntry *t = ts_calloc_aligned(64, cap * sizeof(CacheEntry));
         for (size_t i = 0; i < in->cache_cap; i++) {
             CacheEntry *c = &in->cache[i];
             if (!c->hash)
@@ -81,20 +88,26 @@ static void cache_insert(Ingest *in, uint64_t h, uint64_t id, Slice key)
     size_t j = h & (in->cache_cap - 1);
     while (in->cache[j].hash)
         j = (j + 1) & (in->cache_cap - 1);
-    in->cache[j] = (CacheEntry){h, id, key.p, key.n};
+    CacheEntry *c = &in->cache[j];
+    c->hash = h;
+    c->id = id;
+    c->key = key.p;
+    c->key_len = (uint32_t)key.n;
+    if (key.n <= CACHE_INLINE_KEY)
+        memcpy(c->key_inline, key.p, key.n);
     in->cache_n++;
 }
 
-/* Resolve a key to an id: the private cache first, then the shared index. */
-static int resolve(Ingest *in, Slice key, uint64_t *id)
+/* Resolve a key (with its hash) to an id: the private cache first, then the shared index. */
+static int resolve(Ingest *in, Slice key, uint64_t h, uint64_t *id)
 {
-    uint64_t h = key_hash(key);
     size_t j = h & (in->cache_cap - 1);
     for (;;) {
         CacheEntry *c = &in->cache[j];
         if (!c->hash)
             break;
-        if (c->hash == h && c->key_len == key.n && memcmp(c->key, key.p, key.n) == 0) {
+        if (c->hash == h && c->key_len == key.n &&
+            memcmp(key.n <= CACHE_INLINE_KEY ? c->key_inline : c->key, key.p, key.n) == 0) {
             *id = c->id;
             return TS_OK;
         }
@@ -119,16 +132,18 @@ int ingest_ready(Ingest *in)
     return in->cur != NULL;
 }
 
-int ingest_put(Ingest *in, Slice key, int64_t ts_ns, double value)
+bool ingest_reserve(Ingest *in, uint32_t n)
 {
-    if (engine_read_only(in->e))
-        return TS_ERR_READONLY;
-    if (!ingest_ready(in))
-        return TS_ERR_AGAIN;
-    uint64_t id;
-    int rc = resolve(in, key, &id);
-    if (rc != TS_OK)
-        return rc;
+    if (in->cur && in->cur->cap - in->cur->n < n) {
+        engine_submit(in->e, in->cur);
+        in->cur = NULL;
+    }
+    return ingest_ready(in);
+}
+
+/* Append one resolved point to the current batch, submitting it when full. */
+static void batch_add(Ingest *in, uint64_t id, int64_t ts_ns, double value)
+{
     PointBatch *b = in->cur;
     b->ids[b->n] = id;
     b->ts_ns[b->n] = ts_ns;
@@ -137,7 +152,35 @@ int ingest_put(Ingest *in, Slice key, int64_t ts_ns, double value)
         engine_submit(in->e, b);
         in->cur = NULL;
     }
-    return TS_OK;
+}
+
+void ingest_put_many(Ingest *in, const IngestPoint *pts, size_t n, int *rcs)
+{
+    uint64_t h[INGEST_MANY_MAX];
+    TS_ASSERT(n <= INGEST_MANY_MAX && in->cur && in->cur->cap - in->cur->n >= n);
+    bool ro = engine_read_only(in->e);
+    for (size_t i = 0; i < n; i++) {
+        h[i] = key_hash(pts[i].key);
+        __builtin_prefetch(&in->cache[h[i] & (in->cache_cap - 1)]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id;
+        rcs[i] = ro ? TS_ERR_READONLY : resolve(in, pts[i].key, h[i], &id);
+        if (rcs[i] == TS_OK)
+            batch_add(in, id, pts[i].ts_ns, pts[i].value);
+    }
+}
+
+int ingest_put(Ingest *in, Slice key, int64_t ts_ns, double value)
+{
+    if (engine_read_only(in->e))
+        return TS_ERR_READONLY;
+    if (!ingest_reserve(in, 1))
+        return TS_ERR_AGAIN;
+    IngestPoint p = {key, ts_ns, value};
+    int rc;
+    ingest_put_many(in, &p, 1, &rc);
+    return rc;
 }
 
 void ingest_flush(Ingest *in)

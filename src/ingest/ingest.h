@@ -11,6 +11,7 @@
 #ifndef CAIRN_INGEST_INGEST_H
 #define CAIRN_INGEST_INGEST_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/slice.h"
@@ -32,6 +33,30 @@ int ingest_put(Ingest *in, Slice key, int64_t ts_ns, double value);
 
 /* True if a point could be queued now without TS_ERR_AGAIN. */
 int ingest_ready(Ingest *in);
+
+/* A decoded point for ingest_put_many; 'key' is borrowed for the call. */
+typedef struct IngestPoint {
+    Slice key;
+    int64_t ts_ns;
+    double value;
+} IngestPoint;
+
+#define INGEST_MANY_MAX 64
+
+/*
+ * Make sure the next 'n' points (n <= INGEST_MANY_MAX) can be queued without TS_ERR_AGAIN: a
+ * current batch with fewer than n free slots is submitted and a fresh one taken. Returns false
+ * when no batch is free (backpressure: pause and retry after ingest_wake_fd).
+ */
+bool ingest_reserve(Ingest *in, uint32_t n);
+
+/*
+ * Queue n points (n <= INGEST_MANY_MAX) after ingest_reserve(in, n) succeeded. The key lookups
+ * are pipelined: the cache slots of all n keys are prefetched before the first is resolved, so
+ * cache misses overlap. rcs[i] receives each point's status as ingest_put would return it
+ * (never TS_ERR_AGAIN).
+ */
+void ingest_put_many(Ingest *in, const IngestPoint *pts, size_t n, int *rcs);
 
 /* Submit the partly filled batch, if any (end of a read event, periodic tick, shutdown). */
 void ingest_flush(Ingest *in);

@@ -51,6 +51,42 @@ static void log_bad(ProtoCtx *p, const char *what, const uint8_t *line, size_t n
              (const char *)line, why, (unsigned long long)sup);
 }
 
+/* Points parsed but not yet handed to ingest; their keys live in p->key. */
+typedef struct Pending {
+    size_t key_off, key_len; /* the canonical key in p->key */
+    int64_t ts_ns;
+    double value;
+    const uint8_t *line;     /* for log lines about rejected points */
+    size_t line_len;
+} Pending;
+
+#define PROTO_CHUNK 32
+
+/* Hand the pending points to ingest (room was reserved); count and log the outcome. */
+static void flush_pending(ProtoCtx *p, Pending *pend, size_t np, uint64_t *accepted,
+                          uint64_t *rejected)
+{
+    IngestPoint pts[PROTO_CHUNK] = {0};
+    int rcs[PROTO_CHUNK];
+    for (size_t i = 0; i < np; i++) {
+        pts[i].key = slice_make(p->key.p + pend[i].key_off, pend[i].key_len);
+        pts[i].ts_ns = pend[i].ts_ns;
+        pts[i].value = pend[i].value;
+    }
+    ingest_put_many(p->in, pts, np, rcs);
+    for (size_t i = 0; i < np; i++) {
+        if (rcs[i] == TS_OK) {
+            (*accepted)++;
+            continue;
+        }
+        (*rejected)++;
+        if (rcs[i] == TS_ERR_LIMIT)
+            log_bad(p, "new series refused", pend[i].line, pend[i].line_len,
+                    "storage.max_series reached");
+    }
+    buf_clear(&p->key);
+}
+
 ProtoResult proto_graphite_lines(ProtoCtx *p, const uint8_t *buf, size_t n, bool final,
                                  size_t *consumed)
 {
@@ -59,7 +95,10 @@ ProtoResult proto_graphite_lines(ProtoCtx *p, const uint8_t *buf, size_t n, bool
     size_t max_line = (size_t)p->cfg->graphite.max_line_bytes;
     int64_t now_ns = ts_now_ns();
     ProtoResult r = PROTO_OK;
+    Pending pend[PROTO_CHUNK];
+    size_t np = 0;
     size_t pos = 0;
+    buf_clear(&p->key);
     while (pos < n) {
         const uint8_t *nl = memchr(buf + pos, '\n', n - pos);
         size_t end = nl ? (size_t)(nl - buf) : n;
@@ -82,46 +121,40 @@ ProtoResult proto_graphite_lines(ProtoCtx *p, const uint8_t *buf, size_t n, bool
             pos = next;
             continue;
         }
-        if (!ingest_ready(p->in)) {
+        /* Room for a whole chunk is reserved before its first line is parsed, so a pause never
+         * leaves a line half counted. */
+        if (np == 0 && !ingest_reserve(p->in, PROTO_CHUNK)) {
             r = PROTO_PAUSE;
             break;
         }
         GraphiteLine gl;
         TsError err = {0};
+        pos = next;
         if (graphite_line_parse(slice_make(line, len), now_ns, &gl, &err) != TS_OK) {
             bad++;
             log_bad(p, "invalid line received", line, len, err.msg);
-            pos = next;
             continue;
         }
         received++;
         if (gl.is_nan) {
             nan++;
-            pos = next;
             continue;
         }
-        buf_clear(&p->key);
+        size_t key_off = p->key.n;
         if (graphite_name_to_key(gl.name, (size_t)p->cfg->net.max_tags,
                                  (size_t)p->cfg->net.max_name_bytes, &p->key, &err) != TS_OK) {
             rejected++;
             log_bad(p, "invalid series name", line, len, err.msg);
-            pos = next;
             continue;
         }
-        int rc = ingest_put(p->in, slice_make(p->key.p, p->key.n), gl.ts_ns, gl.value);
-        if (rc == TS_OK) {
-            accepted++;
-        } else if (rc == TS_ERR_AGAIN) {
-            received--;
-            r = PROTO_PAUSE;
-            break;
-        } else {
-            rejected++;
-            if (rc == TS_ERR_LIMIT)
-                log_bad(p, "new series refused", line, len, "storage.max_series reached");
+        pend[np++] = (Pending){key_off, p->key.n - key_off, gl.ts_ns, gl.value, line, len};
+        if (np == PROTO_CHUNK) {
+            flush_pending(p, pend, np, &accepted, &rejected);
+            np = 0;
         }
-        pos = next;
     }
+    if (np)
+        flush_pending(p, pend, np, &accepted, &rejected);
     *consumed = pos;
     if (received)
         atomic_fetch_add_explicit(&st->points_received, received, memory_order_relaxed);

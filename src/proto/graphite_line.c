@@ -111,6 +111,20 @@ static bool parse_py_float(Slice s, double *v)
     }
     if (i != n)
         return false;
+    if (int_digits + frac_digits <= 15 && frac_digits <= 15 &&
+        i == int_digits + frac_digits + (frac_digits > 0) + (neg || p[0] == '+')) {
+        /* Fast exact path: a mantissa below 10^15 < 2^53 and 10^d (d <= 15) are exact doubles,
+         * and IEEE division rounds correctly, so m / 10^d is what strtod returns. */
+        static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+        uint64_t m = 0;
+        for (size_t k = (neg || p[0] == '+'); k < n; k++)
+            if (p[k] != '.')
+                m = m * 10 + (uint64_t)(p[k] - '0');
+        double d = (double)m / pow10[frac_digits];
+        *v = neg ? -d : d;
+        return true;
+    }
 
     memcpy(tmp, p, n);
     tmp[n] = '\0';

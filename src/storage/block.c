@@ -41,29 +41,53 @@
 
 #define BLOCK_ZSTD_LEVEL 3
 #define BLOCK_ZSTD_MIN_BYTES 64 /* below this a zstd frame cannot save 5% */
+/* zstd is tried only when the codec left at least this many bytes per point: decimal and integer
+ * chunks (about 1 byte/point) are already entropy-coded and zstd never pays on them, while XOR
+ * chunks of repetitive raw doubles can shrink a lot. */
+#define BLOCK_ZSTD_MIN_BYTES_PER_POINT 2
 
 static uint64_t block_raw_cap(uint64_t n_points)
 {
     return 64 + 32 * n_points;
 }
 
+/* Per-thread scratch of block_build: a reused zstd context and buffers (a fresh zstd context
+ * per block costs more than the compression itself). Freed by block_thread_release. */
+static _Thread_local struct {
+    ZSTD_CCtx *cctx;
+    Buf raw, z;
+} tls;
+
+void block_thread_release(void)
+{
+    ZSTD_freeCCtx(tls.cctx);
+    tls.cctx = NULL;
+    buf_deinit(&tls.raw);
+    buf_deinit(&tls.z);
+}
+
 static void build(const int64_t *ts_ns, const double *values, size_t n, bool try_zstd, Buf *out)
 {
-    Buf raw, z;
-    buf_init(&raw);
-    buf_init(&z);
-    codec_encode(ts_ns, values, n, &raw);
-    TS_ASSERT(raw.n >= 1 && raw.n <= block_raw_cap(n));
+    Buf *raw = &tls.raw, *z = &tls.z;
+    buf_clear(raw);
+    buf_clear(z);
+    codec_encode(ts_ns, values, n, raw);
+    TS_ASSERT(raw->n >= 1 && raw->n <= block_raw_cap(n));
 
-    const Buf *payload = &raw;
+    const Buf *payload = raw;
     uint8_t flags = 0;
-    if (try_zstd && raw.n >= BLOCK_ZSTD_MIN_BYTES) {
-        size_t bound = ZSTD_compressBound(raw.n);
-        buf_reserve(&z, bound);
-        size_t zn = ZSTD_compress(z.p, bound, raw.p, raw.n, BLOCK_ZSTD_LEVEL);
-        if (!ZSTD_isError(zn) && zn * 20 <= raw.n * 19) {
-            z.n = zn;
-            payload = &z;
+    if (try_zstd && raw->n >= BLOCK_ZSTD_MIN_BYTES &&
+        raw->n >= n * BLOCK_ZSTD_MIN_BYTES_PER_POINT) {
+        if (!tls.cctx)
+            tls.cctx = ZSTD_createCCtx();
+        size_t bound = ZSTD_compressBound(raw->n);
+        buf_reserve(z, bound);
+        size_t zn = tls.cctx ? ZSTD_compressCCtx(tls.cctx, z->p, bound, raw->p, raw->n,
+                                                 BLOCK_ZSTD_LEVEL)
+                             : ZSTD_compress(z->p, bound, raw->p, raw->n, BLOCK_ZSTD_LEVEL);
+        if (!ZSTD_isError(zn) && zn * 20 <= raw->n * 19) {
+            z->n = zn;
+            payload = z;
             flags = BLOCK_F_ZSTD;
         }
     }
@@ -74,12 +98,10 @@ static void build(const int64_t *ts_ns, const double *values, size_t n, bool try
     buf_put_varint(out, n);
     buf_put_varint(out, zigzag_enc(ts_ns[0]));
     buf_put_varint(out, (uint64_t)ts_ns[n - 1] - (uint64_t)ts_ns[0]);
-    buf_put_varint(out, raw.n);
+    buf_put_varint(out, raw->n);
     buf_put_varint(out, payload->n);
     buf_append(out, payload->p, payload->n);
     buf_put_u32le(out, crc32c(out->p + start, out->n - start));
-    buf_deinit(&raw);
-    buf_deinit(&z);
 }
 
 void block_build(const int64_t *ts_ns, const double *values, size_t n, Buf *out)

@@ -43,6 +43,12 @@ void block_build(const int64_t *ts_ns, const double *values, size_t n, Buf *out)
 void block_build_plain(const int64_t *ts_ns, const double *values, size_t n, Buf *out);
 
 /*
+ * Free the calling thread's block_build scratch (a zstd context and buffers, kept between calls).
+ * Every thread that called block_build or block_build_plain calls this before it exits.
+ */
+void block_thread_release(void);
+
+/*
  * Parse and validate the header of the block at the start of 'in' and check the crc over the
  * whole block; *total receives the block's full length (header + payload + 4), so a caller can
  * walk consecutive blocks. Bytes after the block are ignored. TS_ERR_CORRUPT on any mismatch,

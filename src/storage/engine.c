@@ -35,7 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HEAD_MAX 256           /* raw points per series before sealing a memory block */
+#define HEAD_MAX 64            /* raw points per series before sealing a memory block */
 #define SEG_BLOCK_POINTS 2048  /* points per block written to segments */
 #define WAL_MAX_RECORD (64u << 20)
 
@@ -122,11 +122,17 @@ typedef struct MemBlock {
     uint8_t data[];        /* a block built by block_build */
 } MemBlock;
 
+typedef struct HeadPoint {
+    int64_t ts_ns;
+    double value;
+} HeadPoint;
+
+/* One series in a memtable: a small sorted head of raw points inline (one allocation, points
+ * and their values side by side), then the sealed blocks. */
 typedef struct MemSeries {
-    int64_t *ts_ns;        /* head timestamps, ascending, unique */
-    double *values;        /* head values */
-    uint32_t n, cap;       /* head points in use / allocated */
     MemBlock *first, *last; /* sealed blocks in seal order */
+    uint32_t n;             /* head points in use */
+    HeadPoint head[HEAD_MAX]; /* ascending, unique timestamps */
 } MemSeries;
 
 typedef struct Memtable {
@@ -161,8 +167,6 @@ static void memtable_unref(Memtable *m)
             ts_free(b);
             b = next;
         }
-        ts_free(s->ts_ns);
-        ts_free(s->values);
         ts_free(s);
     }
     ts_free(m->series);
@@ -186,7 +190,10 @@ static MemSeries *memtable_series(Memtable *m, uint64_t id, bool create)
         m->n_slots = n;
     }
     if (!m->series[slot] && create) {
-        m->series[slot] = ts_calloc(1, sizeof(MemSeries));
+        MemSeries *s = ts_malloc(sizeof(MemSeries));
+        s->first = s->last = NULL;
+        s->n = 0;
+        m->series[slot] = s;
         m->bytes += sizeof(MemSeries);
     }
     return m->series[slot];
@@ -197,13 +204,19 @@ static void memseries_seal(Memtable *m, MemSeries *s, Buf *scratch)
 {
     if (s->n == 0)
         return;
+    int64_t ts[HEAD_MAX];
+    double vs[HEAD_MAX];
+    for (uint32_t i = 0; i < s->n; i++) {
+        ts[i] = s->head[i].ts_ns;
+        vs[i] = s->head[i].value;
+    }
     buf_clear(scratch);
-    block_build_plain(s->ts_ns, s->values, s->n, scratch);
+    block_build_plain(ts, vs, s->n, scratch);
     MemBlock *b = ts_malloc(sizeof(MemBlock) + scratch->n);
     b->next = NULL;
     b->n_points = s->n;
-    b->min_ts_ns = s->ts_ns[0];
-    b->max_ts_ns = s->ts_ns[s->n - 1];
+    b->min_ts_ns = ts[0];
+    b->max_ts_ns = ts[s->n - 1];
     b->len = (uint32_t)scratch->n;
     memcpy(b->data, scratch->p, scratch->n);
     if (s->last)
@@ -212,52 +225,35 @@ static void memseries_seal(Memtable *m, MemSeries *s, Buf *scratch)
         s->first = b;
     s->last = b;
     m->bytes += sizeof(MemBlock) + b->len;
-    m->bytes -= (uint64_t)s->n * 16;
     s->n = 0;
 }
 
-/* Apply one point: append, or insert/replace in the sorted head. */
+/* Apply one point: append, or insert/replace in the sorted head; seal a full head. */
 static void memtable_apply(Memtable *m, uint64_t id, int64_t ts_ns, double value, Buf *scratch)
 {
     MemSeries *s = memtable_series(m, id, true);
     if (!s)
         return;
     m->points++;
-    if (s->n > 0 && ts_ns <= s->ts_ns[s->n - 1]) {
+    if (s->n > 0 && ts_ns <= s->head[s->n - 1].ts_ns) {
         uint32_t lo = 0, hi = s->n;
         while (lo < hi) {
             uint32_t mid = (lo + hi) / 2;
-            if (s->ts_ns[mid] < ts_ns)
+            if (s->head[mid].ts_ns < ts_ns)
                 lo = mid + 1;
             else
                 hi = mid;
         }
-        if (s->ts_ns[lo] == ts_ns) {
-            s->values[lo] = value;
+        if (s->head[lo].ts_ns == ts_ns) {
+            s->head[lo].value = value;
             return;
         }
-        if (s->n == s->cap) {
-            s->cap = s->cap ? s->cap * 2 : 8;
-            s->ts_ns = ts_realloc(s->ts_ns, s->cap * sizeof(int64_t));
-            s->values = ts_realloc(s->values, s->cap * sizeof(double));
-        }
-        memmove(s->ts_ns + lo + 1, s->ts_ns + lo, (s->n - lo) * sizeof(int64_t));
-        memmove(s->values + lo + 1, s->values + lo, (s->n - lo) * sizeof(double));
-        s->ts_ns[lo] = ts_ns;
-        s->values[lo] = value;
-        s->n++;
+        memmove(s->head + lo + 1, s->head + lo, (s->n - lo) * sizeof(HeadPoint));
+        s->head[lo] = (HeadPoint){ts_ns, value};
     } else {
-        if (s->n == s->cap) {
-            s->cap = s->cap ? s->cap * 2 : 8;
-            s->ts_ns = ts_realloc(s->ts_ns, s->cap * sizeof(int64_t));
-            s->values = ts_realloc(s->values, s->cap * sizeof(double));
-        }
-        s->ts_ns[s->n] = ts_ns;
-        s->values[s->n] = value;
-        s->n++;
+        s->head[s->n] = (HeadPoint){ts_ns, value};
     }
-    m->bytes += 16;
-    if (s->n >= HEAD_MAX)
+    if (++s->n == HEAD_MAX)
         memseries_seal(m, s, scratch);
 }
 
@@ -487,8 +483,8 @@ static void gather_memseries(Gather *g, DecodeBuf *d, const MemSeries *s, int64_
         (*rank)++;
     }
     for (uint32_t i = 0; i < s->n; i++)
-        if (s->ts_ns[i] >= from && s->ts_ns[i] < to)
-            gather_push(g, s->ts_ns[i], s->values[i], *rank);
+        if (s->head[i].ts_ns >= from && s->head[i].ts_ns < to)
+            gather_push(g, s->head[i].ts_ns, s->head[i].value, *rank);
     (*rank)++;
 }
 
@@ -681,8 +677,23 @@ static void store_batches(Engine *e, PointBatch *list)
         }
         e->dirty = true;
         pthread_rwlock_wrlock(&e->mem_rw);
-        for (uint32_t i = 0; i < b->n; i++)
-            memtable_apply(e->active, b->ids[i], b->ts_ns[i], b->values[i], &e->seal_scratch);
+        Memtable *m = e->active;
+        for (uint32_t i = 0; i < b->n; i++) {
+            /* Series are touched in no particular order: prefetch a few points ahead so the
+             * cache misses on their MemSeries overlap. */
+            if (i + 8 < b->n) {
+                uint64_t slot = b->ids[i + 8] - SERIES_ID_FIRST;
+                if (slot < m->n_slots && m->series[slot])
+                    __builtin_prefetch(m->series[slot]);
+            }
+            if (i + 4 < b->n) {
+                uint64_t slot = b->ids[i + 4] - SERIES_ID_FIRST;
+                MemSeries *ms = slot < m->n_slots ? m->series[slot] : NULL;
+                if (ms)
+                    __builtin_prefetch(&ms->head[ms->n < HEAD_MAX ? ms->n : 0], 1);
+            }
+            memtable_apply(m, b->ids[i], b->ts_ns[i], b->values[i], &e->seal_scratch);
+        }
         pthread_rwlock_unlock(&e->mem_rw);
         atomic_fetch_add(&e->st_points, b->n);
     }
@@ -771,6 +782,7 @@ static void *storage_main(void *arg)
         }
     }
     maybe_sync(e, true);
+    block_thread_release();
     return NULL;
 }
 
@@ -1086,6 +1098,7 @@ static void *flusher_main(void *arg)
         }
     }
     pthread_mutex_unlock(&e->state_mu);
+    block_thread_release();
     return NULL;
 }
 

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -379,10 +380,39 @@ static void test_graphite_display(void **state)
     }
 }
 
+/* The short-decimal fast path must give exactly strtod's double for every form it takes. */
+static void test_decimal_fast_path_matches_strtod(void **state)
+{
+    uint64_t x = 88172645463325252ULL;
+    char line[128], num[64];
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int digits = 1 + (int)(x % 15);
+        int frac = (int)((x >> 8) % (unsigned)(digits + 1));
+        uint64_t m = (x >> 16) % 1000000000000000ULL;
+        char d[32];
+        snprintf(d, sizeof(d), "%0*llu", digits, (unsigned long long)(m % (uint64_t)pow(10, digits)));
+        const char *sign = (x >> 60) % 3 == 0 ? "-" : (x >> 60) % 3 == 1 ? "+" : "";
+        if (frac == 0)
+            snprintf(num, sizeof(num), "%s%s", sign, d);
+        else
+            snprintf(num, sizeof(num), "%s%.*s.%s", sign, digits - frac, d, d + digits - frac);
+        snprintf(line, sizeof(line), "m %s 1700000000", num);
+        GraphiteLine gl;
+        TsError err = {0};
+        assert_int_equal(graphite_line_parse(slice_cstr(line), 0, &gl, &err), TS_OK);
+        double want = strtod(num, NULL);
+        assert_memory_equal(&gl.value, &want, sizeof(double));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_decimal_fast_path_matches_strtod),
         cmocka_unit_test(test_whitespace_variants),
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_nan_values),
