@@ -10,6 +10,7 @@
 MODE ?= release
 WERROR ?= 0
 BUILD := build/$(MODE)
+NPROC := $(shell nproc 2>/dev/null || echo 2)
 CC ?= cc
 
 DEB_PACKAGES := build-essential clang libclang-rt-dev pkg-config libmicrohttpd-dev libjansson-dev libzstd-dev \
@@ -97,9 +98,9 @@ run: deps
 	./build/release/cairnd --data ./data
 
 test: deps
-	$(MAKE) MODE=release WERROR=1 all
-	$(MAKE) MODE=asan WERROR=1 all
-	$(MAKE) fuzz
+	$(MAKE) -j$(NPROC) MODE=release WERROR=1 all
+	$(MAKE) -j$(NPROC) MODE=asan WERROR=1 all
+	$(MAKE) -j$(NPROC) fuzz
 	bash tests/run.sh
 
 clean:

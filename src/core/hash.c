@@ -61,8 +61,7 @@ static uint32_t crc_sw(uint32_t crc, const uint8_t *p, size_t n)
         uint64_t w = get_u64le(p) ^ crc;
         crc = g_table[7][w & 0xff] ^ g_table[6][(w >> 8) & 0xff] ^ g_table[5][(w >> 16) & 0xff] ^
               g_table[4][(w >> 24) & 0xff] ^ g_table[3][(w >> 32) & 0xff] ^
-              g_table[2][(w >> 40) & 0xff] ^ g_table[1][(w >> 48) & 0xff] ^
-              g_table[0][w >> 56];
+              g_table[2][(w >> 40) & 0xff] ^ g_table[1][(w >> 48) & 0xff] ^ g_table[0][w >> 56];
         p += 8;
         n -= 8;
     }
@@ -72,8 +71,7 @@ static uint32_t crc_sw(uint32_t crc, const uint8_t *p, size_t n)
 }
 
 #if defined(__x86_64__)
-__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uint8_t *p,
-                                                         size_t n)
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t n)
 {
     uint64_t c = crc;
     while (n >= 8) {

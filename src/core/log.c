@@ -79,8 +79,8 @@ void log_msg(LogLevel level, const char *fmt, ...)
     struct tm tm;
     gmtime_r(&now.tv_sec, &tm);
     int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, now.tv_nsec / 1000000, names[level]);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     now.tv_nsec / 1000000, names[level]);
     va_list ap;
     va_start(ap, fmt);
     int k = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);

@@ -26,8 +26,8 @@ void log_msg(LogLevel level, const char *fmt, ...) __attribute__((format(printf,
  * counts what it suppressed. Embed one per message kind; zero-initialise it.
  */
 typedef struct LogLimit {
-    _Atomic int64_t window_s; /* second the current window started */
-    _Atomic uint32_t count;   /* lines allowed in this window */
+    _Atomic int64_t window_s;    /* second the current window started */
+    _Atomic uint32_t count;      /* lines allowed in this window */
     _Atomic uint64_t suppressed; /* lines dropped since the last allowed line */
 } LogLimit;
 

@@ -22,15 +22,24 @@ int ts_error(TsError *err, int rc, size_t pos, const char *fmt, ...)
 const char *ts_status_name(int rc)
 {
     switch (rc) {
-    case TS_OK: return "TS_OK";
-    case TS_ERR_IO: return "TS_ERR_IO";
-    case TS_ERR_CORRUPT: return "TS_ERR_CORRUPT";
-    case TS_ERR_PROTO: return "TS_ERR_PROTO";
-    case TS_ERR_LIMIT: return "TS_ERR_LIMIT";
-    case TS_ERR_NOTFOUND: return "TS_ERR_NOTFOUND";
-    case TS_ERR_AGAIN: return "TS_ERR_AGAIN";
-    case TS_ERR_READONLY: return "TS_ERR_READONLY";
-    default: return "TS_ERR_UNKNOWN";
+    case TS_OK:
+        return "TS_OK";
+    case TS_ERR_IO:
+        return "TS_ERR_IO";
+    case TS_ERR_CORRUPT:
+        return "TS_ERR_CORRUPT";
+    case TS_ERR_PROTO:
+        return "TS_ERR_PROTO";
+    case TS_ERR_LIMIT:
+        return "TS_ERR_LIMIT";
+    case TS_ERR_NOTFOUND:
+        return "TS_ERR_NOTFOUND";
+    case TS_ERR_AGAIN:
+        return "TS_ERR_AGAIN";
+    case TS_ERR_READONLY:
+        return "TS_ERR_READONLY";
+    default:
+        return "TS_ERR_UNKNOWN";
     }
 }
 

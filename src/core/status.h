@@ -38,10 +38,10 @@ int ts_error(TsError *err, int rc, size_t pos, const char *fmt, ...)
 const char *ts_status_name(int rc);
 
 /* Always-on invariant check for cheap storage invariants: prints and aborts when false. */
-#define TS_ASSERT(x)                                                                              \
-    do {                                                                                          \
-        if (!(x))                                                                                 \
-            ts_assert_fail(#x, __FILE__, __LINE__);                                               \
+#define TS_ASSERT(x)                                                                               \
+    do {                                                                                           \
+        if (!(x))                                                                                  \
+            ts_assert_fail(#x, __FILE__, __LINE__);                                                \
     } while (0)
 
 void ts_assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));

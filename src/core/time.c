@@ -88,8 +88,8 @@ int ts_parse_iso(Slice s, int64_t *out_ns, TsError *err)
         return TS_OK;
     }
     unsigned y, mo, d, h, mi, se;
-    if (digits(p, 4, &y) || digits(p + 4, 2, &mo) || digits(p + 6, 2, &d) ||
-        digits(p + 9, 2, &h) || digits(p + 11, 2, &mi) || digits(p + 13, 2, &se))
+    if (digits(p, 4, &y) || digits(p + 4, 2, &mo) || digits(p + 6, 2, &d) || digits(p + 9, 2, &h) ||
+        digits(p + 11, 2, &mi) || digits(p + 13, 2, &se))
         return ts_error(err, TS_ERR_PROTO, i, "unknown timestamp format");
     if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 60)
         return ts_error(err, TS_ERR_PROTO, i, "unknown timestamp format");

@@ -19,10 +19,10 @@ typedef void (*EvFn)(EvLoop *loop, EvHandler *h, uint32_t events);
 
 /* Embed one per watched fd; the loop keeps a pointer to it until ev_del. */
 struct EvHandler {
-    int fd;         /* watched descriptor */
+    int fd;          /* watched descriptor */
     uint32_t events; /* current interest set */
-    EvFn fn;        /* callback */
-    void *ctx;      /* owner's context */
+    EvFn fn;         /* callback */
+    void *ctx;       /* owner's context */
 };
 
 /* New loop; caller owns; free with ev_free. Returns NULL and sets errno on failure. */

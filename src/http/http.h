@@ -27,8 +27,8 @@ typedef struct HttpDeps {
     const Config *cfg;
     Engine *engine;
     SeriesIndex *ix;
-    NetServer *net;      /* may be NULL (no ingest listeners) */
-    int64_t started_ns;  /* wall-clock start time, for uptime */
+    NetServer *net;     /* may be NULL (no ingest listeners) */
+    int64_t started_ns; /* wall-clock start time, for uptime */
 } HttpDeps;
 
 /* Start listening on cfg->http.listen. Caller owns *out; stop with http_stop. */

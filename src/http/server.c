@@ -38,11 +38,10 @@ typedef struct Request {
     bool too_large;
 } Request;
 
-static MhdResult respond(struct MHD_Connection *conn, unsigned status, const char *ctype,
-                         Buf *body)
+static MhdResult respond(struct MHD_Connection *conn, unsigned status, const char *ctype, Buf *body)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(body->n, body->p,
-                                                             MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(body->n, body->p, MHD_RESPMEM_MUST_COPY);
     if (ctype)
         MHD_add_response_header(r, "Content-Type", ctype);
     MhdResult ret = MHD_queue_response(conn, status, r);
@@ -86,16 +85,14 @@ void http_write_metrics(const HttpDeps *d, Buf *out)
             ROW("cairn_datagrams_total", datagrams, "UDP datagrams received.", false),
             ROW("cairn_points_received_total", points_received,
                 "Well-formed points received (NaN included).", false),
-            ROW("cairn_points_accepted_total", points_accepted, "Points handed to storage.",
-                false),
+            ROW("cairn_points_accepted_total", points_accepted, "Points handed to storage.", false),
             ROW("cairn_points_rejected_total", points_rejected,
                 "Points refused (series limit, bad name, read-only store).", false),
-            ROW("cairn_nan_dropped_total", nan_dropped, "Points with a NaN value dropped.",
-                false),
+            ROW("cairn_nan_dropped_total", nan_dropped, "Points with a NaN value dropped.", false),
             ROW("cairn_bad_lines_total", bad_lines, "Lines that failed to parse.", false),
             ROW("cairn_long_lines_total", long_lines, "Lines over the length cap.", false),
-            ROW("cairn_idle_closed_total", idle_closed,
-                "Connections closed by net.idle_timeout.", false),
+            ROW("cairn_idle_closed_total", idle_closed, "Connections closed by net.idle_timeout.",
+                false),
 #undef ROW
         };
         for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
@@ -260,8 +257,7 @@ static int open_listen_socket(const ConfListen *l, uint16_t *bound, TsError *err
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     int g = getaddrinfo(l->host[0] ? l->host : NULL, port, &hints, &res);
     if (g != 0)
-        return ts_error(err, TS_ERR_IO, 0, "http: cannot resolve %s: %s", l->host,
-                        gai_strerror(g));
+        return ts_error(err, TS_ERR_IO, 0, "http: cannot resolve %s: %s", l->host, gai_strerror(g));
     int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd >= 0)
@@ -271,8 +267,8 @@ static int open_listen_socket(const ConfListen *l, uint16_t *bound, TsError *err
         freeaddrinfo(res);
         if (fd >= 0)
             close(fd);
-        return ts_error(err, TS_ERR_IO, 0, "http: cannot listen on %s:%u: %s", l->host,
-                        l->port, strerror(e));
+        return ts_error(err, TS_ERR_IO, 0, "http: cannot listen on %s:%u: %s", l->host, l->port,
+                        strerror(e));
     }
     freeaddrinfo(res);
     struct sockaddr_storage ss;

@@ -18,9 +18,9 @@
 
 /* One cache slot: exactly one 64-byte cache line, so a hit on a short key touches one line. */
 typedef struct CacheEntry {
-    uint64_t hash;        /* hash64 of the key; 0 marks an empty slot */
-    uint64_t id;          /* series id */
-    const uint8_t *key;   /* borrowed from the index (stable for its lifetime) */
+    uint64_t hash;      /* hash64 of the key; 0 marks an empty slot */
+    uint64_t id;        /* series id */
+    const uint8_t *key; /* borrowed from the index (stable for its lifetime) */
     uint32_t key_len;
     uint8_t key_inline[CACHE_INLINE_KEY]; /* copy of the key when key_len <= CACHE_INLINE_KEY */
 } CacheEntry;
@@ -28,14 +28,14 @@ typedef struct CacheEntry {
 _Static_assert(sizeof(CacheEntry) == 64, "cache entries are one cache line");
 
 struct Ingest {
-    Engine *e;            /* borrowed */
-    SeriesIndex *ix;      /* borrowed */
-    BatchPool *pool;      /* owned */
-    PointBatch *cur;      /* batch being filled, or NULL */
-    int wake_fd;          /* owned eventfd */
-    CacheEntry *cache;    /* owned table of cache_cap slots */
-    size_t cache_cap;     /* power of two */
-    size_t cache_n;       /* used slots */
+    Engine *e;         /* borrowed */
+    SeriesIndex *ix;   /* borrowed */
+    BatchPool *pool;   /* owned */
+    PointBatch *cur;   /* batch being filled, or NULL */
+    int wake_fd;       /* owned eventfd */
+    CacheEntry *cache; /* owned table of cache_cap slots */
+    size_t cache_cap;  /* power of two */
+    size_t cache_n;    /* used slots */
 };
 
 Ingest *ingest_new(Engine *e, SeriesIndex *ix, uint32_t batches, uint32_t batch_points)

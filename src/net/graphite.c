@@ -37,8 +37,7 @@ static bool blank(const uint8_t *p, size_t n)
     return true;
 }
 
-static void log_bad(ProtoCtx *p, const char *what, const uint8_t *line, size_t n,
-                    const char *why)
+static void log_bad(ProtoCtx *p, const char *what, const uint8_t *line, size_t n, const char *why)
 {
     uint64_t sup;
     if (!log_limit_allow(p->log_limit, 10, &sup))
@@ -47,8 +46,8 @@ static void log_bad(ProtoCtx *p, const char *what, const uint8_t *line, size_t n
     while (show > 0 && (line[show - 1] == '\r' || line[show - 1] == '\n'))
         show--;
     log_warn("%s: %s from client %s, ignoring [%.*s]: %s (%llu similar messages suppressed)",
-             p->stats[p->listener].name, what, p->peer ? p->peer : "?", show,
-             (const char *)line, why, (unsigned long long)sup);
+             p->stats[p->listener].name, what, p->peer ? p->peer : "?", show, (const char *)line,
+             why, (unsigned long long)sup);
 }
 
 /* Points parsed but not yet handed to ingest; their keys live in p->key. */
@@ -56,7 +55,7 @@ typedef struct Pending {
     size_t key_off, key_len; /* the canonical key in p->key */
     int64_t ts_ns;
     double value;
-    const uint8_t *line;     /* for log lines about rejected points */
+    const uint8_t *line; /* for log lines about rejected points */
     size_t line_len;
 } Pending;
 

@@ -18,21 +18,21 @@
 #include "net/net.h"
 
 typedef enum ProtoResult {
-    PROTO_OK = 0,          /* everything complete was consumed */
-    PROTO_PAUSE,           /* no free batch: stop reading, resume later at *consumed */
-    PROTO_LINE_TOO_LONG    /* a line exceeds graphite.max_line_bytes */
+    PROTO_OK = 0,       /* everything complete was consumed */
+    PROTO_PAUSE,        /* no free batch: stop reading, resume later at *consumed */
+    PROTO_LINE_TOO_LONG /* a line exceeds graphite.max_line_bytes */
 } ProtoResult;
 
 /* Per-worker protocol state; counters are summed locally and published once per call. */
 typedef struct ProtoCtx {
-    const Config *cfg;         /* borrowed */
-    SeriesIndex *ix;           /* borrowed */
-    Ingest *in;                /* borrowed: the worker's ingest */
-    NetListenerStats *stats;   /* borrowed: array indexed by listener */
-    LogLimit *log_limit;       /* borrowed: shared limiter for bad-input log lines */
-    int listener;              /* listener of the bytes being parsed */
-    const char *peer;          /* peer address for logs */
-    Buf key;                   /* scratch for canonical keys */
+    const Config *cfg;       /* borrowed */
+    SeriesIndex *ix;         /* borrowed */
+    Ingest *in;              /* borrowed: the worker's ingest */
+    NetListenerStats *stats; /* borrowed: array indexed by listener */
+    LogLimit *log_limit;     /* borrowed: shared limiter for bad-input log lines */
+    int listener;            /* listener of the bytes being parsed */
+    const char *peer;        /* peer address for logs */
+    Buf key;                 /* scratch for canonical keys */
 } ProtoCtx;
 
 void proto_ctx_init(ProtoCtx *p, const Config *cfg, SeriesIndex *ix, Ingest *in,

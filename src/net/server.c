@@ -41,26 +41,26 @@
 typedef struct Worker Worker;
 
 typedef struct Conn {
-    EvHandler h;             /* must be first: the loop hands us &h */
-    Worker *w;               /* owning worker */
-    int listener;            /* NET_GRAPHITE_TCP ... */
-    bool is_udp;             /* datagram socket (not owned by a connection list) */
-    bool paused;             /* waiting for a free batch */
-    bool closed;             /* closed, to be freed at the next tick */
-    bool eof;                /* peer closed its side: parse the rest, then close */
-    uint8_t *rx;             /* receive buffer */
-    size_t rx_n;             /* bytes in rx */
-    size_t rx_cap;           /* allocated bytes */
-    int64_t last_active_ns;  /* monotonic time of the last read */
-    char peer[64];           /* "ip:port" for logs */
+    EvHandler h;              /* must be first: the loop hands us &h */
+    Worker *w;                /* owning worker */
+    int listener;             /* NET_GRAPHITE_TCP ... */
+    bool is_udp;              /* datagram socket (not owned by a connection list) */
+    bool paused;              /* waiting for a free batch */
+    bool closed;              /* closed, to be freed at the next tick */
+    bool eof;                 /* peer closed its side: parse the rest, then close */
+    uint8_t *rx;              /* receive buffer */
+    size_t rx_n;              /* bytes in rx */
+    size_t rx_cap;            /* allocated bytes */
+    int64_t last_active_ns;   /* monotonic time of the last read */
+    char peer[64];            /* "ip:port" for logs */
     struct Conn *prev, *next; /* worker's open list, or its free list */
     struct Conn *next_paused; /* worker's paused list */
 } Conn;
 
 typedef struct Listener {
-    EvHandler h;             /* first; fd is the listening socket */
+    EvHandler h; /* first; fd is the listening socket */
     Worker *w;
-    int kind;                /* NET_GRAPHITE_TCP ... */
+    int kind; /* NET_GRAPHITE_TCP ... */
 } Listener;
 
 struct Worker {
@@ -68,14 +68,14 @@ struct Worker {
     int index;
     EvLoop *loop;
     Ingest *in;
-    EvHandler wake_h;        /* ingest wake eventfd */
+    EvHandler wake_h;            /* ingest wake eventfd */
     Listener tcp[NET_LISTENERS]; /* TCP listening sockets (fd -1 if none) */
     Conn *udp[NET_LISTENERS];    /* UDP sockets as pseudo-connections */
-    Conn *conns;             /* open TCP connections */
-    Conn *dead;              /* closed, freed at the next tick */
-    Conn *paused;            /* waiting for a batch */
+    Conn *conns;                 /* open TCP connections */
+    Conn *dead;                  /* closed, freed at the next tick */
+    Conn *paused;                /* waiting for a batch */
     pthread_t thr;
-    ProtoCtx pctx;           /* per-worker protocol scratch */
+    ProtoCtx pctx; /* per-worker protocol scratch */
 };
 
 struct NetServer {
@@ -86,8 +86,8 @@ struct NetServer {
     Worker *workers;
     NetListenerStats stats[NET_LISTENERS];
     uint16_t ports[NET_LISTENERS];
-    _Atomic uint64_t open_conns;   /* across listeners, for net.max_connections */
-    LogLimit bad_line_limit;       /* rate limit for bad-input log lines */
+    _Atomic uint64_t open_conns; /* across listeners, for net.max_connections */
+    LogLimit bad_line_limit;     /* rate limit for bad-input log lines */
 };
 
 static const char *const listener_names[NET_LISTENERS] = {"graphite_tcp", "graphite_udp"};
@@ -209,16 +209,15 @@ static bool conn_process(Conn *c)
         memmove(c->rx, c->rx + off, c->rx_n - off);
         c->rx_n -= off;
     }
-    if (r == PROTO_LINE_TOO_LONG || (r == PROTO_OK && !c->is_udp &&
-                                     c->rx_n > s->cfg->graphite.max_line_bytes)) {
+    if (r == PROTO_LINE_TOO_LONG ||
+        (r == PROTO_OK && !c->is_udp && c->rx_n > s->cfg->graphite.max_line_bytes)) {
         atomic_fetch_add(&s->stats[c->listener].long_lines, 1);
         uint64_t sup;
         if (log_limit_allow(&s->bad_line_limit, 10, &sup))
             log_warn("%s: line from %s longer than graphite.max_line_bytes (%llu); closing the "
                      "connection (%llu similar messages suppressed)",
                      listener_names[c->listener], c->peer,
-                     (unsigned long long)s->cfg->graphite.max_line_bytes,
-                     (unsigned long long)sup);
+                     (unsigned long long)s->cfg->graphite.max_line_bytes, (unsigned long long)sup);
         if (c->is_udp) {
             c->rx_n = 0;
             return true;
@@ -418,9 +417,12 @@ static void *worker_main(void *arg)
 static const ConfListen *listener_conf(const Config *cfg, int kind)
 {
     switch (kind) {
-    case NET_GRAPHITE_TCP: return &cfg->graphite.plaintext;
-    case NET_GRAPHITE_UDP: return &cfg->graphite.udp;
-    default: return NULL;
+    case NET_GRAPHITE_TCP:
+        return &cfg->graphite.plaintext;
+    case NET_GRAPHITE_UDP:
+        return &cfg->graphite.udp;
+    default:
+        return NULL;
     }
 }
 

@@ -35,8 +35,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HEAD_MAX 64            /* raw points per series before sealing a memory block */
-#define SEG_BLOCK_POINTS 2048  /* points per block written to segments */
+#define HEAD_MAX 64           /* raw points per series before sealing a memory block */
+#define SEG_BLOCK_POINTS 2048 /* points per block written to segments */
 #define WAL_MAX_RECORD (64u << 20)
 
 /* ---- batches ------------------------------------------------------------------------------ */
@@ -44,9 +44,9 @@
 struct BatchPool {
     pthread_mutex_t mu; /* guards free_list */
     PointBatch *free_list;
-    PointBatch *all;    /* array of count batches */
+    PointBatch *all; /* array of count batches */
     uint32_t count;
-    int wake_fd;        /* eventfd written when a batch returns to an empty pool */
+    int wake_fd; /* eventfd written when a batch returns to an empty pool */
 };
 
 BatchPool *batch_pool_new(uint32_t count, uint32_t cap, int wake_fd)
@@ -118,8 +118,8 @@ typedef struct MemBlock {
     struct MemBlock *next; /* next sealed block (newer) */
     uint32_t n_points;
     int64_t min_ts_ns, max_ts_ns;
-    uint32_t len;          /* bytes in data */
-    uint8_t data[];        /* a block built by block_build */
+    uint32_t len;   /* bytes in data */
+    uint8_t data[]; /* a block built by block_build */
 } MemBlock;
 
 typedef struct HeadPoint {
@@ -130,19 +130,19 @@ typedef struct HeadPoint {
 /* One series in a memtable: a small sorted head of raw points inline (one allocation, points
  * and their values side by side), then the sealed blocks. */
 typedef struct MemSeries {
-    MemBlock *first, *last; /* sealed blocks in seal order */
-    uint32_t n;             /* head points in use */
+    MemBlock *first, *last;   /* sealed blocks in seal order */
+    uint32_t n;               /* head points in use */
     HeadPoint head[HEAD_MAX]; /* ascending, unique timestamps */
 } MemSeries;
 
 typedef struct Memtable {
-    atomic_int refs;       /* owners: the engine slot (active/frozen) plus readers */
-    MemSeries **series;    /* index id - SERIES_ID_FIRST; NULL = no data */
-    size_t n_slots;        /* length of series[] */
-    uint64_t bytes;        /* approximate memory held */
-    uint64_t points;       /* points applied */
-    uint64_t wal_seq_end;  /* once frozen: WAL files with seq <= this are covered */
-    int64_t created_ns;    /* monotonic time of creation */
+    atomic_int refs;      /* owners: the engine slot (active/frozen) plus readers */
+    MemSeries **series;   /* index id - SERIES_ID_FIRST; NULL = no data */
+    size_t n_slots;       /* length of series[] */
+    uint64_t bytes;       /* approximate memory held */
+    uint64_t points;      /* points applied */
+    uint64_t wal_seq_end; /* once frozen: WAL files with seq <= this are covered */
+    int64_t created_ns;   /* monotonic time of creation */
 } Memtable;
 
 static Memtable *memtable_new(void)
@@ -260,9 +260,9 @@ static void memtable_apply(Memtable *m, uint64_t id, int64_t ts_ns, double value
 /* ---- segment list ------------------------------------------------------------------------- */
 
 typedef struct SegList {
-    atomic_int refs;  /* the engine's slot plus readers */
+    atomic_int refs; /* the engine's slot plus readers */
     size_t n;
-    Segment *segs[];  /* ascending seq; each holds one reference owned by this list */
+    Segment *segs[]; /* ascending seq; each holds one reference owned by this list */
 } SegList;
 
 static SegList *seglist_new(size_t n)
@@ -286,42 +286,42 @@ static void seglist_unref(SegList *l)
 
 struct Engine {
     EngineOptions opt;
-    char *dir;              /* owned copies of paths */
+    char *dir; /* owned copies of paths */
     char *wal_dir, *seg_dir, *series_path;
-    int lock_fd;            /* flock()ed LOCK file */
-    SeriesIndex *ix;        /* borrowed */
-    Wal *wal;               /* storage thread only (and open/close) */
+    int lock_fd;     /* flock()ed LOCK file */
+    SeriesIndex *ix; /* borrowed */
+    Wal *wal;        /* storage thread only (and open/close) */
 
-    pthread_mutex_t q_mu;   /* guards q_head, q_tail, stopping, flush_req */
+    pthread_mutex_t q_mu; /* guards q_head, q_tail, stopping, flush_req */
     pthread_cond_t q_cond;
     PointBatch *q_head, *q_tail;
     bool stopping;
-    uint64_t flush_req;     /* flush requests made */
-    uint64_t flush_done;    /* flush requests satisfied (guarded by state_mu) */
+    uint64_t flush_req;  /* flush requests made */
+    uint64_t flush_done; /* flush requests satisfied (guarded by state_mu) */
 
-    pthread_rwlock_t mem_rw; /* guards the contents of 'active' */
+    pthread_rwlock_t mem_rw;  /* guards the contents of 'active' */
     pthread_mutex_t state_mu; /* guards active/frozen/segs pointers, flusher state */
     pthread_cond_t state_cond;
     Memtable *active;
-    Memtable *frozen;       /* being flushed, or NULL */
+    Memtable *frozen; /* being flushed, or NULL */
     SegList *segs;
     uint64_t next_seg_seq;
     bool flusher_stop;
-    bool flusher_busy;      /* flushing, compacting or applying retention */
+    bool flusher_busy; /* flushing, compacting or applying retention */
 
-    uint64_t logged_upto;   /* ids below this have their SERIES record in WAL or series.dat */
+    uint64_t logged_upto;    /* ids below this have their SERIES record in WAL or series.dat */
     uint64_t persisted_upto; /* ids below this are in series.dat (flusher) */
     int64_t last_sync_ns;
-    bool dirty;             /* WAL bytes not yet fsynced */
+    bool dirty; /* WAL bytes not yet fsynced */
 
     pthread_t storage_thr, flusher_thr;
-    Buf rec;                /* storage thread: WAL record scratch */
-    Buf seal_scratch;       /* storage thread: block scratch */
+    Buf rec;          /* storage thread: WAL record scratch */
+    Buf seal_scratch; /* storage thread: block scratch */
 
     _Atomic uint64_t st_points, st_flushes, st_compactions, st_retention_drops;
     _Atomic uint64_t st_wal_bytes, st_wal_fsyncs, st_dropped_points;
     uint64_t recovered_points, wal_dropped_bytes;
-    uint64_t bad_segments;  /* segments found unreadable at open and moved aside */
+    uint64_t bad_segments; /* segments found unreadable at open and moved aside */
     atomic_bool read_only;
 };
 
@@ -364,7 +364,7 @@ typedef struct Gather {
     double *values;
     uint32_t *rank;
     size_t n, cap;
-    bool sorted;       /* strictly ascending so far */
+    bool sorted; /* strictly ascending so far */
 } Gather;
 
 static void gather_push(Gather *g, int64_t ts, double v, uint32_t rank)
@@ -474,8 +474,8 @@ static void gather_block(Gather *g, DecodeBuf *d, Slice blk, int64_t from, int64
             gather_push(g, d->ts_ns[i], d->values[i], rank);
 }
 
-static void gather_memseries(Gather *g, DecodeBuf *d, const MemSeries *s, int64_t from,
-                             int64_t to, uint32_t *rank)
+static void gather_memseries(Gather *g, DecodeBuf *d, const MemSeries *s, int64_t from, int64_t to,
+                             uint32_t *rank)
 {
     for (const MemBlock *b = s->first; b; b = b->next) {
         if (b->max_ts_ns >= from && b->min_ts_ns < to)
@@ -488,8 +488,8 @@ static void gather_memseries(Gather *g, DecodeBuf *d, const MemSeries *s, int64_
     (*rank)++;
 }
 
-static void gather_segment(Gather *g, DecodeBuf *d, const Segment *seg, uint64_t id,
-                           int64_t from, int64_t to, uint32_t rank)
+static void gather_segment(Gather *g, DecodeBuf *d, const Segment *seg, uint64_t id, int64_t from,
+                           int64_t to, uint32_t rank)
 {
     const SegmentEntry *first;
     size_t k = segment_find(seg, id, &first);
@@ -1207,8 +1207,8 @@ static int open_segments(Engine *e, TsError *err)
         if (segment_open(path, &s, &serr) != TS_OK) {
             char bad[4200];
             snprintf(bad, sizeof(bad), "%s.corrupt", path);
-            log_error("storage: segment %s is unreadable (%s); moved aside to %s", path,
-                      serr.msg, bad);
+            log_error("storage: segment %s is unreadable (%s); moved aside to %s", path, serr.msg,
+                      bad);
             e->bad_segments++;
             if (rename(path, bad) != 0)
                 log_error("storage: cannot rename %s: %s", path, strerror(errno));
@@ -1421,14 +1421,17 @@ int engine_check(Engine *e, Buf *report, uint64_t *problems)
             const SegmentEntry *x = &en[k];
             blocks++;
             if (x->series_id < SERIES_ID_FIRST || x->series_id >= next_id) {
-                buf_printf(report, "segment %016" PRIx64 " entry %zu: unknown series id %" PRIu64
-                           "\n", seq, k, x->series_id);
+                buf_printf(report,
+                           "segment %016" PRIx64 " entry %zu: unknown series id %" PRIu64 "\n", seq,
+                           k, x->series_id);
                 bad++;
             }
             if (k > 0 && en[k - 1].series_id == x->series_id &&
                 en[k - 1].max_ts_ns >= x->min_ts_ns) {
-                buf_printf(report, "segment %016" PRIx64 " entry %zu: blocks of series %" PRIu64
-                           " overlap or are out of order\n", seq, k, x->series_id);
+                buf_printf(report,
+                           "segment %016" PRIx64 " entry %zu: blocks of series %" PRIu64
+                           " overlap or are out of order\n",
+                           seq, k, x->series_id);
                 bad++;
             }
             long n = decode_block(&d, segment_block(seg, x));
@@ -1440,14 +1443,18 @@ int engine_check(Engine *e, Buf *report, uint64_t *problems)
             points += (uint64_t)n;
             if ((uint32_t)n != x->n_points || n == 0 || d.ts_ns[0] != x->min_ts_ns ||
                 d.ts_ns[n - 1] != x->max_ts_ns) {
-                buf_printf(report, "segment %016" PRIx64 " entry %zu: index entry does not match "
-                           "its block\n", seq, k);
+                buf_printf(report,
+                           "segment %016" PRIx64 " entry %zu: index entry does not match "
+                           "its block\n",
+                           seq, k);
                 bad++;
             }
             for (long j = 1; j < n; j++) {
                 if (d.ts_ns[j] <= d.ts_ns[j - 1]) {
-                    buf_printf(report, "segment %016" PRIx64 " entry %zu: timestamps not strictly "
-                               "ascending\n", seq, k);
+                    buf_printf(report,
+                               "segment %016" PRIx64 " entry %zu: timestamps not strictly "
+                               "ascending\n",
+                               seq, k);
                     bad++;
                     break;
                 }

@@ -42,42 +42,42 @@ typedef struct BatchPool BatchPool;
 
 /* A batch of points on its way from an ingest thread to the storage thread. */
 typedef struct PointBatch {
-    BatchPool *pool;   /* owner; the batch returns there after it is stored */
-    uint32_t n;        /* points in use */
-    uint32_t cap;      /* capacity of the arrays */
-    uint64_t *ids;     /* series ids */
-    int64_t *ts_ns;    /* timestamps */
-    double *values;    /* values */
+    BatchPool *pool;         /* owner; the batch returns there after it is stored */
+    uint32_t n;              /* points in use */
+    uint32_t cap;            /* capacity of the arrays */
+    uint64_t *ids;           /* series ids */
+    int64_t *ts_ns;          /* timestamps */
+    double *values;          /* values */
     struct PointBatch *next; /* queue / free-list link */
 } PointBatch;
 
 typedef struct EngineOptions {
-    const char *dir;            /* data directory */
-    int64_t sync_interval_ns;   /* 0 = fsync before a batch is acknowledged */
-    int64_t retention_ns;       /* 0 = forever */
-    uint64_t wal_segment_bytes; /* WAL file rotation size */
-    uint64_t memtable_bytes;    /* flush the memtable past this */
-    int64_t flush_interval_ns;  /* flush at least this often (0 = only by size) */
-    uint32_t compact_segments;  /* compact when more segments than this */
+    const char *dir;               /* data directory */
+    int64_t sync_interval_ns;      /* 0 = fsync before a batch is acknowledged */
+    int64_t retention_ns;          /* 0 = forever */
+    uint64_t wal_segment_bytes;    /* WAL file rotation size */
+    uint64_t memtable_bytes;       /* flush the memtable past this */
+    int64_t flush_interval_ns;     /* flush at least this often (0 = only by size) */
+    uint32_t compact_segments;     /* compact when more segments than this */
     uint64_t max_points_per_query; /* QuerySource read cap */
-    bool offline;               /* tools: recover and read only; no WAL writer, no threads */
+    bool offline;                  /* tools: recover and read only; no WAL writer, no threads */
 } EngineOptions;
 
 typedef struct EngineStats {
-    uint64_t points_written;   /* points stored (WAL + memtable) */
-    uint64_t wal_bytes;        /* bytes appended to the WAL since start */
-    uint64_t wal_fsyncs;       /* fdatasync calls */
-    uint64_t segments;         /* segment files */
-    uint64_t segment_bytes;    /* bytes of segment files */
-    uint64_t blocks;           /* blocks in segment files */
-    uint64_t memtable_bytes;   /* approximate bytes held in memtables */
-    uint64_t flushes;          /* memtable flushes */
-    uint64_t compactions;      /* compactions done */
-    uint64_t retention_drops;  /* segments dropped by retention */
-    uint64_t recovered_points; /* points replayed from the WAL at start */
+    uint64_t points_written;    /* points stored (WAL + memtable) */
+    uint64_t wal_bytes;         /* bytes appended to the WAL since start */
+    uint64_t wal_fsyncs;        /* fdatasync calls */
+    uint64_t segments;          /* segment files */
+    uint64_t segment_bytes;     /* bytes of segment files */
+    uint64_t blocks;            /* blocks in segment files */
+    uint64_t memtable_bytes;    /* approximate bytes held in memtables */
+    uint64_t flushes;           /* memtable flushes */
+    uint64_t compactions;       /* compactions done */
+    uint64_t retention_drops;   /* segments dropped by retention */
+    uint64_t recovered_points;  /* points replayed from the WAL at start */
     uint64_t wal_dropped_bytes; /* torn/corrupt WAL bytes cut at start */
-    uint64_t dropped_points;   /* points refused because the store is read-only */
-    bool read_only;            /* latched after a write/fsync error */
+    uint64_t dropped_points;    /* points refused because the store is read-only */
+    bool read_only;             /* latched after a write/fsync error */
 } EngineStats;
 
 /*
