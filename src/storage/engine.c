@@ -879,10 +879,15 @@ static int flush_memtable(Engine *e, Memtable *m, uint64_t seq, TsError *err)
     return segment_writer_finish(w, err);
 }
 
-/* Merge every segment of 'old' into one, written under the highest seq; returns the new list. */
-static int compact(Engine *e, SegList *old, SegList **out, TsError *err)
+/*
+ * Merge the contiguous run segs[0..n) (ascending seq) into one segment written under the run's
+ * highest seq (tmp file + rename over it), dropping points older than the retention. Precedence
+ * is kept because the run is contiguous: everything older stays below it, everything newer
+ * above. *out receives the opened merged segment.
+ */
+static int compact(Engine *e, Segment *const *segs, size_t n, Segment **out, TsError *err)
 {
-    uint64_t seq = segment_seq(old->segs[old->n - 1]);
+    uint64_t seq = segment_seq(segs[n - 1]);
     char path[4096];
     seg_path(e, seq, path, sizeof(path));
     SegmentWriter *w = NULL;
@@ -891,10 +896,10 @@ static int compact(Engine *e, SegList *old, SegList **out, TsError *err)
         return rc;
     int64_t cutoff = e->opt.retention_ns > 0 ? ts_now_ns() - e->opt.retention_ns : INT64_MIN;
     uint64_t max_id = 0;
-    for (size_t i = 0; i < old->n; i++) {
-        size_t ne = segment_entry_count(old->segs[i]);
-        if (ne && segment_entries(old->segs[i])[ne - 1].series_id > max_id)
-            max_id = segment_entries(old->segs[i])[ne - 1].series_id;
+    for (size_t i = 0; i < n; i++) {
+        size_t ne = segment_entry_count(segs[i]);
+        if (ne && segment_entries(segs[i])[ne - 1].series_id > max_id)
+            max_id = segment_entries(segs[i])[ne - 1].series_id;
     }
     Buf blk;
     buf_init(&blk);
@@ -903,8 +908,8 @@ static int compact(Engine *e, SegList *old, SegList **out, TsError *err)
     DecodeBuf d = {0};
     for (uint64_t id = SERIES_ID_FIRST; id <= max_id && rc == TS_OK; id++) {
         Gather g = {.sorted = true};
-        for (size_t i = 0; i < old->n; i++)
-            gather_segment(&g, &d, old->segs[i], id, INT64_MIN, INT64_MAX, (uint32_t)i);
+        for (size_t i = 0; i < n; i++)
+            gather_segment(&g, &d, segs[i], id, INT64_MIN, INT64_MAX, (uint32_t)i);
         if (g.n == 0)
             continue;
         point_vec_clear(&pts);
@@ -923,14 +928,7 @@ static int compact(Engine *e, SegList *old, SegList **out, TsError *err)
     rc = segment_writer_finish(w, err);
     if (rc != TS_OK)
         return rc;
-    Segment *merged = NULL;
-    rc = segment_open(path, &merged, err);
-    if (rc != TS_OK)
-        return rc;
-    SegList *l = seglist_new(1);
-    l->segs[0] = merged;
-    *out = l;
-    return TS_OK;
+    return segment_open(path, out, err);
 }
 
 static void publish_seglist(Engine *e, SegList *l)
@@ -942,6 +940,12 @@ static void publish_seglist(Engine *e, SegList *l)
     seglist_unref(old);
 }
 
+/*
+ * Size-tiered compaction: when more than compact_segments segments exist, merge the contiguous
+ * window of w = max(2, compact_segments / 2) segments with the smallest total size. Small new
+ * segments merge with each other first and big old ones are rewritten rarely, so the bytes
+ * rewritten per flushed byte grow with the log of the data, not linearly.
+ */
 static void maybe_compact(Engine *e)
 {
     pthread_mutex_lock(&e->state_mu);
@@ -952,20 +956,44 @@ static void maybe_compact(Engine *e)
         seglist_unref(cur);
         return;
     }
-    SegList *merged = NULL;
+    size_t w = e->opt.compact_segments / 2 < 2 ? 2 : e->opt.compact_segments / 2;
+    size_t best = 0;
+    uint64_t best_bytes = UINT64_MAX;
+    for (size_t i = 0; i + w <= cur->n; i++) {
+        uint64_t sum = 0;
+        for (size_t k = i; k < i + w; k++)
+            sum += segment_file_bytes(cur->segs[k]);
+        if (sum < best_bytes) {
+            best_bytes = sum;
+            best = i;
+        }
+    }
+    Segment *merged = NULL;
     TsError err = {0};
     int64_t t0 = ts_mono_ns();
-    if (compact(e, cur, &merged, &err) != TS_OK) {
+    if (compact(e, cur->segs + best, w, &merged, &err) != TS_OK) {
         log_error("storage: compaction failed: %s", err.msg);
         seglist_unref(cur);
         return;
     }
-    /* Only the flusher thread changes the list, so 'cur' is still current. The highest segment
-     * was replaced by rename; the others are deleted once no reader holds them. */
-    for (size_t i = 0; i + 1 < cur->n; i++)
-        segment_mark_deleted(cur->segs[i]);
-    publish_seglist(e, merged);
-    log_info("storage: compacted %zu segments into one (%.1f ms)", cur->n,
+    /* Only the flusher thread changes the list, so 'cur' is still current. The window's highest
+     * segment was replaced by rename; the others are deleted once no reader holds them. */
+    SegList *l = seglist_new(cur->n - w + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < cur->n; i++) {
+        if (i >= best && i < best + w) {
+            if (i + 1 < best + w)
+                segment_mark_deleted(cur->segs[i]);
+            else
+                l->segs[k++] = merged;
+            continue;
+        }
+        segment_ref(cur->segs[i]);
+        l->segs[k++] = cur->segs[i];
+    }
+    publish_seglist(e, l);
+    log_info("storage: compacted %zu segments (%llu bytes) into one of %llu bytes (%.1f ms)", w,
+             (unsigned long long)best_bytes, (unsigned long long)segment_file_bytes(merged),
              (double)(ts_mono_ns() - t0) / 1e6);
     seglist_unref(cur);
     atomic_fetch_add(&e->st_compactions, 1);
