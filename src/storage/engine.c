@@ -36,7 +36,7 @@
 #include <unistd.h>
 
 #define HEAD_MAX 64           /* raw points per series before sealing a memory block */
-#define SEG_BLOCK_POINTS 2048 /* points per block written to segments */
+#define SEG_BLOCK_POINTS 8192  /* points per block written to segments */
 #define WAL_MAX_RECORD (64u << 20)
 
 /* ---- batches ------------------------------------------------------------------------------ */
