@@ -3,7 +3,7 @@
 #   make            release build (build/release/cairnd, build/release/cairn)
 #   make run        install missing Debian packages, build, run cairnd with data in ./data
 #   make test       install, build release + asan, run every test (tests/run.sh)
-#   make MODE=asan  ASan+UBSan build in build/asan
+#   make MODE=asan  ASan+UBSan build in build/asan (MODE=tsan: ThreadSanitizer, build/tsan)
 #   make fuzz       libFuzzer targets (clang) in build/fuzz
 #   make deps       install the Debian packages the build and tests need
 
@@ -26,6 +26,9 @@ BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(WARN) -pthread -MMD -MP
 ifeq ($(MODE),asan)
 OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDSAN := -fsanitize=address,undefined
+else ifeq ($(MODE),tsan)
+OPT := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+LDSAN := -fsanitize=thread
 else
 OPT := -O2 -g
 LDSAN :=
@@ -100,6 +103,7 @@ run: deps
 test: deps
 	$(MAKE) -j$(NPROC) MODE=release WERROR=1 all
 	$(MAKE) -j$(NPROC) MODE=asan WERROR=1 all
+	$(MAKE) -j$(NPROC) MODE=tsan all
 	$(MAKE) -j$(NPROC) fuzz
 	bash tests/run.sh
 

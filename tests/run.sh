@@ -3,6 +3,7 @@
 #
 #   unit:         build/asan/tests/test_*            (cmocka executables, ASan+UBSan)
 #   integration:  tests/integration/test_*.py        (start the real cairnd on 127.0.0.1)
+#   tsan:         build/tsan (ThreadSanitizer): engine and index unit tests, test_plaintext
 #   fuzz:         build/fuzz/fuzz_* for FUZZ_SECONDS (default 20) each, seeded from
 #                 tests/fuzz/corpus/<name>/
 # Environment: CAIRND / CAIRN override the binaries the integration tests use (default: the
@@ -49,6 +50,15 @@ for t in tests/integration/test_*.py; do
     [ -f "$t" ] || continue
     run_one "integration/$(basename "$t" .py)" python3 "$t"
 done
+
+# ThreadSanitizer: the multi-threaded modules and one black-box run of the whole server.
+if [ -x build/tsan/cairnd ]; then
+    for t in test_engine test_series_index; do
+        [ -x "build/tsan/tests/$t" ] && run_one "tsan/$t" env TSAN_OPTIONS=halt_on_error=1 "build/tsan/tests/$t"
+    done
+    run_one "tsan/test_plaintext" env CAIRND="$ROOT/build/tsan/cairnd" CAIRN="$ROOT/build/tsan/cairn" \
+        TSAN_OPTIONS=halt_on_error=1 python3 tests/integration/test_plaintext.py
+fi
 
 for f in build/fuzz/fuzz_*; do
     [ -x "$f" ] || continue
