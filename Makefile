@@ -14,7 +14,7 @@ NPROC := $(shell nproc 2>/dev/null || echo 2)
 CC ?= cc
 
 DEB_PACKAGES := build-essential clang libclang-rt-dev pkg-config libmicrohttpd-dev libjansson-dev libzstd-dev \
-                libcmocka-dev curl netcat-openbsd python3 procps
+                libcmocka-dev curl netcat-openbsd python3 procps cppcheck
 
 WARN := -Wall -Wextra -Wmissing-prototypes -Wshadow -Wpointer-arith -Wno-unused-parameter \
         -Wvla -Wstrict-prototypes

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test and prints one closing line "N passed, N failed".
 #
+#   lint:         cppcheck and gcc -fanalyzer over src/ and tools/
 #   unit:         build/asan/tests/test_*            (cmocka executables, ASan+UBSan)
 #   integration:  tests/integration/test_*.py        (start the real cairnd on 127.0.0.1)
 #   tsan:         build/tsan (ThreadSanitizer): engine and index unit tests, test_plaintext
@@ -40,6 +41,12 @@ run_one() { # name, command...
         tail -n 40 "$log" | sed 's/^/    /'
     fi
 }
+
+# Static analysis: cppcheck and gcc -fanalyzer must find nothing.
+run_one "lint/cppcheck" cppcheck --quiet --enable=warning,portability --inline-suppr --std=c11 \
+    -D_GNU_SOURCE -Isrc --error-exitcode=1 src tools
+run_one "lint/gcc-fanalyzer" bash -c 'for f in src/*/*.c src/main.c tools/cairn.c; do
+    gcc -std=c11 -D_GNU_SOURCE -Isrc -fanalyzer -Werror -c "$f" -o /dev/null || exit 1; done'
 
 for t in build/asan/tests/test_*; do
     [ -x "$t" ] || continue
