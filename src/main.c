@@ -11,6 +11,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "core/version.h"
 #include "http/http.h"
 #include "index/series_index.h"
 #include "net/net.h"
@@ -22,7 +23,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CAIRN_VERSION "0.1.0"
 
 static const char usage[] =
     "usage: cairnd [options]\n"

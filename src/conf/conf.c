@@ -87,7 +87,9 @@ static const char *const LOG_LEVEL_WORDS[] = {"debug", "info", "warn", "error", 
 
 static const ConfSection SECTIONS[] = {
     {"storage", "Data directory, write-ahead log, in-memory buffer, segments and retention."},
-    {"graphite", "Graphite carbon plaintext listeners."},
+    {"graphite", "Graphite carbon listeners (plaintext and pickle)."},
+    {"resp", "Akumuli RESP protocol listeners."},
+    {"opentsdb", "OpenTSDB telnet protocol listener."},
     {"net", "Limits shared by every network listener."},
     {"http", "HTTP API: Akumuli /api/*, Graphite /render, /metrics/*, /tags/*, /health."},
     {"query", "Query limits."},
@@ -97,8 +99,7 @@ static const ConfSection SECTIONS[] = {
 /*
  * The schema: one row per key. Sections must appear in SECTIONS and rows grouped by section.
  * Only keys that something reads are listed ("no stubs"): the keys of a listener are added
- * with the listener itself (issue #3: graphite pickle, Akumuli RESP and OpenTSDB; issue #4:
- * AMQP), together with their Config fields and sections.
+ * with the listener itself (issue #4: AMQP), together with their Config fields and sections.
  */
 static const ConfKey KEYS[] = {
     K_STRING("storage", "path", storage.path, "./data", 1, 4000, "Data directory."),
@@ -121,8 +122,19 @@ static const ConfKey KEYS[] = {
     K_LISTEN("graphite", "plaintext", graphite.plaintext, "0.0.0.0:2003",
              "Plaintext protocol over TCP: \"name value timestamp\" lines."),
     K_LISTEN("graphite", "udp", graphite.udp, "0.0.0.0:2003", "Plaintext protocol over UDP."),
+    K_LISTEN("graphite", "pickle", graphite.pickle, "0.0.0.0:2004",
+             "Pickle protocol over TCP (4-byte big-endian length + pickle, as carbon-relay "
+             "sends)."),
+    K_SIZE("graphite", "pickle_max_bytes", graphite.pickle_max_bytes, "1MiB", 64, 256 * MIB,
+           "Larger pickle frames close the connection, as carbon does."),
     K_SIZE("graphite", "max_line_bytes", graphite.max_line_bytes, "16384", 256, 64 * MIB,
            "Longer plaintext lines close the TCP connection, as carbon does."),
+
+    K_LISTEN("resp", "tcp", resp.tcp, "0.0.0.0:8282", "Akumuli RESP protocol over TCP."),
+    K_LISTEN("resp", "udp", resp.udp, "0.0.0.0:8383", "Akumuli RESP protocol over UDP."),
+
+    K_LISTEN("opentsdb", "tcp", opentsdb.tcp, "0.0.0.0:4242",
+             "OpenTSDB telnet protocol (put, version, stats, help, exit)."),
 
     K_UINT("net", "threads", net.threads, "0", 0, 1024,
            "Event-loop threads; 0 = one per CPU core."),

@@ -42,8 +42,17 @@ typedef struct Config {
     struct {
         ConfListen plaintext;    /* TCP line protocol */
         ConfListen udp;          /* UDP line protocol */
+        ConfListen pickle;       /* TCP pickle protocol */
         uint64_t max_line_bytes; /* longer TCP lines close the connection (carbon does) */
+        uint64_t pickle_max_bytes; /* larger pickle frames close the connection */
     } graphite;
+    struct {
+        ConfListen tcp; /* Akumuli RESP over TCP */
+        ConfListen udp; /* Akumuli RESP over UDP */
+    } resp;
+    struct {
+        ConfListen tcp; /* OpenTSDB telnet protocol */
+    } opentsdb;
     struct {
         uint64_t threads;         /* event-loop threads; 0 = one per CPU core */
         uint64_t max_connections; /* open client connections, all listeners together */

@@ -90,6 +90,10 @@ void http_write_metrics(const HttpDeps *d, Buf *out)
                 "Points refused (series limit, bad name, read-only store).", false),
             ROW("cairn_nan_dropped_total", nan_dropped, "Points with a NaN value dropped.", false),
             ROW("cairn_bad_lines_total", bad_lines, "Lines that failed to parse.", false),
+            ROW("cairn_bad_frames_total", bad_frames,
+                "Pickle frames or RESP messages rejected whole (undecodable, forbidden opcode, "
+                "over the size cap, protocol error).",
+                false),
             ROW("cairn_long_lines_total", long_lines, "Lines over the length cap.", false),
             ROW("cairn_idle_closed_total", idle_closed, "Connections closed by net.idle_timeout.",
                 false),

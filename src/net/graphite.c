@@ -12,23 +12,6 @@
 
 #include <string.h>
 
-void proto_ctx_init(ProtoCtx *p, const Config *cfg, SeriesIndex *ix, Ingest *in,
-                    NetListenerStats *stats, LogLimit *limit)
-{
-    memset(p, 0, sizeof(*p));
-    p->cfg = cfg;
-    p->ix = ix;
-    p->in = in;
-    p->stats = stats;
-    p->log_limit = limit;
-    buf_init(&p->key);
-}
-
-void proto_ctx_deinit(ProtoCtx *p)
-{
-    buf_deinit(&p->key);
-}
-
 static bool blank(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -37,18 +20,6 @@ static bool blank(const uint8_t *p, size_t n)
     return true;
 }
 
-static void log_bad(ProtoCtx *p, const char *what, const uint8_t *line, size_t n, const char *why)
-{
-    uint64_t sup;
-    if (!log_limit_allow(p->log_limit, 10, &sup))
-        return;
-    int show = n > 400 ? 400 : (int)n;
-    while (show > 0 && (line[show - 1] == '\r' || line[show - 1] == '\n'))
-        show--;
-    log_warn("%s: %s from client %s, ignoring [%.*s]: %s (%llu similar messages suppressed)",
-             p->stats[p->listener].name, what, p->peer ? p->peer : "?", show, (const char *)line,
-             why, (unsigned long long)sup);
-}
 
 /* Points parsed but not yet handed to ingest; their keys live in p->key. */
 typedef struct Pending {
@@ -80,7 +51,7 @@ static void flush_pending(ProtoCtx *p, Pending *pend, size_t np, uint64_t *accep
         }
         (*rejected)++;
         if (rcs[i] == TS_ERR_LIMIT)
-            log_bad(p, "new series refused", pend[i].line, pend[i].line_len,
+            proto_log_bad(p, "new series refused", pend[i].line, pend[i].line_len,
                     "storage.max_series reached");
     }
     buf_clear(&p->key);
@@ -131,7 +102,7 @@ ProtoResult proto_graphite_lines(ProtoCtx *p, const uint8_t *buf, size_t n, bool
         pos = next;
         if (graphite_line_parse(slice_make(line, len), now_ns, &gl, &err) != TS_OK) {
             bad++;
-            log_bad(p, "invalid line received", line, len, err.msg);
+            proto_log_bad(p, "invalid line received", line, len, err.msg);
             continue;
         }
         received++;
@@ -143,7 +114,7 @@ ProtoResult proto_graphite_lines(ProtoCtx *p, const uint8_t *buf, size_t n, bool
         if (graphite_name_to_key(gl.name, (size_t)p->cfg->net.max_tags,
                                  (size_t)p->cfg->net.max_name_bytes, &p->key, &err) != TS_OK) {
             rejected++;
-            log_bad(p, "invalid series name", line, len, err.msg);
+            proto_log_bad(p, "invalid series name", line, len, err.msg);
             continue;
         }
         pend[np++] = (Pending){key_off, p->key.n - key_off, gl.ts_ns, gl.value, line, len};

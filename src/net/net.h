@@ -32,11 +32,20 @@ typedef struct NetListenerStats {
     _Atomic uint64_t points_rejected;     /* points refused (series limit, read-only, bad name) */
     _Atomic uint64_t nan_dropped;         /* NaN values dropped silently (carbon) */
     _Atomic uint64_t bad_lines;           /* lines that failed to parse */
+    _Atomic uint64_t bad_frames;          /* pickle frames, RESP messages rejected whole */
     _Atomic uint64_t long_lines;          /* lines over the cap (TCP: connection closed) */
     _Atomic uint64_t idle_closed;         /* connections closed by net.idle_timeout */
 } NetListenerStats;
 
-enum { NET_GRAPHITE_TCP = 0, NET_GRAPHITE_UDP, NET_LISTENERS };
+enum {
+    NET_GRAPHITE_TCP = 0, /* graphite.plaintext */
+    NET_GRAPHITE_UDP,     /* graphite.udp */
+    NET_PICKLE_TCP,       /* graphite.pickle */
+    NET_RESP_TCP,         /* resp.tcp */
+    NET_RESP_UDP,         /* resp.udp */
+    NET_OPENTSDB_TCP,     /* opentsdb.tcp */
+    NET_LISTENERS
+};
 
 typedef struct NetServer NetServer;
 

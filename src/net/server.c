@@ -18,6 +18,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "core/version.h"
 #include "ev/ev.h"
 #include "ingest/ingest.h"
 
@@ -37,6 +38,7 @@
 #define NET_BATCHES 8
 #define NET_BATCH_POINTS 4096
 #define NET_TICK_MS 100
+#define NET_TX_MAX (256 * 1024) /* unsent reply bytes before a non-reading client is dropped */
 
 typedef struct Worker Worker;
 
@@ -48,9 +50,13 @@ typedef struct Conn {
     bool paused;              /* waiting for a free batch */
     bool closed;              /* closed, to be freed at the next tick */
     bool eof;                 /* peer closed its side: parse the rest, then close */
-    uint8_t *rx;              /* receive buffer */
+    bool closing;             /* send what is in pc.reply, then close */
+    uint8_t *rx;              /* receive buffer, grown on demand up to rx_max */
     size_t rx_n;              /* bytes in rx */
     size_t rx_cap;            /* allocated bytes */
+    size_t rx_max;            /* cap of the protocol (proto_rx_cap) */
+    size_t tx_off;            /* bytes of pc.reply already sent */
+    ProtoConn pc;             /* protocol state: reply buffer, pending points, sessions */
     int64_t last_active_ns;   /* monotonic time of the last read */
     char peer[64];            /* "ip:port" for logs */
     struct Conn *prev, *next; /* worker's open list, or its free list */
@@ -88,9 +94,11 @@ struct NetServer {
     uint16_t ports[NET_LISTENERS];
     _Atomic uint64_t open_conns; /* across listeners, for net.max_connections */
     LogLimit bad_line_limit;     /* rate limit for bad-input log lines */
+    const char *version;        /* for protocol replies (OpenTSDB version) */
 };
 
-static const char *const listener_names[NET_LISTENERS] = {"graphite_tcp", "graphite_udp"};
+static const char *const listener_names[NET_LISTENERS] = {
+    "graphite_tcp", "graphite_udp", "pickle_tcp", "resp_tcp", "resp_udp", "opentsdb_tcp"};
 
 /* ---- sockets ------------------------------------------------------------------------------ */
 
@@ -153,10 +161,6 @@ static void format_peer(const struct sockaddr_storage *ss, char *out, size_t n)
 
 static void conn_on_event(EvLoop *loop, EvHandler *h, uint32_t events);
 
-static size_t rx_capacity(const NetServer *s)
-{
-    return (size_t)s->cfg->graphite.max_line_bytes + NET_READ_CHUNK;
-}
 
 static void conn_close(Conn *c)
 {
@@ -193,8 +197,42 @@ static void conn_pause(Conn *c)
 }
 
 /*
- * Parse the complete lines in c->rx. Returns false if the connection must close (a line over
- * the cap). Leaves an incomplete line (or the unparsed rest, when paused) at the start of rx.
+ * Send what is queued in c->pc.reply without blocking; the rest waits for EPOLLOUT. A reply
+ * that cannot drain within a cap closes the connection (a client that never reads).
+ */
+static void conn_flush_reply(Conn *c)
+{
+    Buf *r = &c->pc.reply;
+    while (c->tx_off < r->n && !c->closed) {
+        ssize_t k = c->is_udp ? (ssize_t)(r->n - c->tx_off) /* nothing is sent back on UDP */
+                              : write(c->h.fd, r->p + c->tx_off, r->n - c->tx_off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (r->n - c->tx_off > NET_TX_MAX) {
+                conn_close(c);
+                return;
+            }
+            ev_mod(c->w->loop, &c->h, (c->paused ? 0 : EPOLLIN) | EPOLLOUT);
+            return;
+        }
+        if (k <= 0) {
+            conn_close(c);
+            return;
+        }
+        c->tx_off += (size_t)k;
+    }
+    buf_clear(r);
+    c->tx_off = 0;
+    if (c->closing) {
+        shutdown(c->h.fd, SHUT_RDWR);
+        conn_close(c);
+    }
+}
+
+/*
+ * Hand the buffered bytes to the protocol handler. Returns false if the connection must close
+ * now. Leaves an incomplete unit (or the unhandled rest, when paused) at the start of rx.
  */
 static bool conn_process(Conn *c)
 {
@@ -202,22 +240,30 @@ static bool conn_process(Conn *c)
     NetServer *s = w->srv;
     size_t off = 0;
     bool final = c->eof || c->is_udp;
-    ProtoResult r = proto_graphite_lines(&w->pctx, c->rx, c->rx_n, final, &off);
+    w->pctx.peer = c->peer;
+    ProtoResult r = proto_handle(&w->pctx, &c->pc, c->rx, c->rx_n, final, &off);
     if (r == PROTO_PAUSE)
         conn_pause(c);
     if (off > 0) {
         memmove(c->rx, c->rx + off, c->rx_n - off);
         c->rx_n -= off;
     }
-    if (r == PROTO_LINE_TOO_LONG ||
-        (r == PROTO_OK && !c->is_udp && c->rx_n > s->cfg->graphite.max_line_bytes)) {
+    if (r == PROTO_CLOSE) {
+        c->closing = true;
+        conn_flush_reply(c);
+        return !c->closed;
+    }
+    if (c->pc.reply.n)
+        conn_flush_reply(c);
+    bool too_long = r == PROTO_LINE_TOO_LONG ||
+                    (r == PROTO_OK && !c->is_udp && c->rx_n >= c->rx_max);
+    if (too_long) {
         atomic_fetch_add(&s->stats[c->listener].long_lines, 1);
         uint64_t sup;
         if (log_limit_allow(&s->bad_line_limit, 10, &sup))
-            log_warn("%s: line from %s longer than graphite.max_line_bytes (%llu); closing the "
+            log_warn("%s: line or message from %s over its size cap (%zu bytes); closing the "
                      "connection (%llu similar messages suppressed)",
-                     listener_names[c->listener], c->peer,
-                     (unsigned long long)s->cfg->graphite.max_line_bytes, (unsigned long long)sup);
+                     listener_names[c->listener], c->peer, c->rx_max, (unsigned long long)sup);
         if (c->is_udp) {
             c->rx_n = 0;
             return true;
@@ -238,6 +284,10 @@ static void conn_read(Conn *c)
     for (int rounds = 0; rounds < 16 && !c->paused && !c->closed; rounds++) {
         if (c->is_udp && c->rx_n > 0)
             break;
+        if (c->rx_n == c->rx_cap && c->rx_cap < c->rx_max) {
+            c->rx_cap = c->rx_cap * 2 < c->rx_max ? c->rx_cap * 2 : c->rx_max;
+            c->rx = ts_realloc(c->rx, c->rx_cap);
+        }
         size_t room = c->rx_cap - c->rx_n;
         if (room == 0) {
             if (!conn_process(c))
@@ -265,8 +315,6 @@ static void conn_read(Conn *c)
         atomic_fetch_add(&st->bytes, (uint64_t)k);
         if (c->is_udp)
             atomic_fetch_add(&st->datagrams, 1);
-        w->pctx.listener = c->listener;
-        w->pctx.peer = c->peer;
         if (!conn_process(c)) {
             conn_close(c);
             break;
@@ -278,7 +326,14 @@ static void conn_read(Conn *c)
 static void conn_on_event(EvLoop *loop, EvHandler *h, uint32_t events)
 {
     Conn *c = (Conn *)h;
-    if (c->closed || c->paused)
+    if (c->closed)
+        return;
+    if (events & EPOLLOUT) {
+        conn_flush_reply(c);
+        if (!c->closed && !c->pc.reply.n)
+            ev_mod(loop, &c->h, c->paused || c->closing ? 0 : EPOLLIN);
+    }
+    if (c->closed || c->paused || c->closing || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
         return;
     conn_read(c);
 }
@@ -292,14 +347,17 @@ static Conn *conn_new(Worker *w, int fd, int listener, bool udp)
     c->h.fd = fd;
     c->h.fn = conn_on_event;
     c->h.ctx = c;
-    c->rx_cap = udp ? 65536 : rx_capacity(w->srv);
+    c->rx_max = proto_rx_cap(w->srv->cfg, listener);
+    c->rx_cap = c->rx_max < NET_READ_CHUNK ? c->rx_max : NET_READ_CHUNK;
     c->rx = ts_malloc(c->rx_cap);
+    proto_conn_init(&c->pc, listener);
     c->last_active_ns = ts_mono_ns();
     return c;
 }
 
 static void conn_free(Conn *c)
 {
+    proto_conn_deinit(&c->pc);
     ts_free(c->rx);
     ts_free(c);
 }
@@ -352,8 +410,6 @@ static void on_wake(EvLoop *loop, EvHandler *h, uint32_t events)
         if (c->closed)
             continue;
         c->paused = false;
-        w->pctx.listener = c->listener;
-        w->pctx.peer = c->peer;
         if (!conn_process(c)) {
             conn_close(c);
             continue;
@@ -364,7 +420,7 @@ static void on_wake(EvLoop *loop, EvHandler *h, uint32_t events)
             conn_close(c);
             continue;
         }
-        ev_mod(loop, &c->h, EPOLLIN);
+        ev_mod(loop, &c->h, EPOLLIN | (c->pc.reply.n ? EPOLLOUT : 0));
     }
     ingest_flush(w->in);
 }
@@ -421,6 +477,14 @@ static const ConfListen *listener_conf(const Config *cfg, int kind)
         return &cfg->graphite.plaintext;
     case NET_GRAPHITE_UDP:
         return &cfg->graphite.udp;
+    case NET_PICKLE_TCP:
+        return &cfg->graphite.pickle;
+    case NET_RESP_TCP:
+        return &cfg->resp.tcp;
+    case NET_RESP_UDP:
+        return &cfg->resp.udp;
+    case NET_OPENTSDB_TCP:
+        return &cfg->opentsdb.tcp;
     default:
         return NULL;
     }
@@ -428,7 +492,7 @@ static const ConfListen *listener_conf(const Config *cfg, int kind)
 
 static bool listener_is_udp(int kind)
 {
-    return kind == NET_GRAPHITE_UDP;
+    return kind == NET_GRAPHITE_UDP || kind == NET_RESP_UDP;
 }
 
 static void worker_deinit(Worker *w)
@@ -461,6 +525,7 @@ int net_start(const Config *cfg, Engine *e, SeriesIndex *ix, NetServer **out, Ts
 {
     NetServer *s = ts_calloc(1, sizeof(*s));
     s->cfg = cfg;
+    s->version = CAIRN_VERSION;
     s->e = e;
     s->ix = ix;
     for (int k = 0; k < NET_LISTENERS; k++)
@@ -477,7 +542,7 @@ int net_start(const Config *cfg, Engine *e, SeriesIndex *ix, NetServer **out, Ts
             w->tcp[k].h.fd = -1;
         w->loop = ev_new();
         w->in = ingest_new(e, ix, NET_BATCHES, NET_BATCH_POINTS);
-        proto_ctx_init(&w->pctx, cfg, ix, w->in, s->stats, &s->bad_line_limit);
+        proto_ctx_init(&w->pctx, cfg, ix, w->in, s->stats, &s->bad_line_limit, s->version);
         if (!w->loop) {
             rc = ts_error(err, TS_ERR_IO, 0, "epoll: %s", strerror(errno));
             break;

@@ -78,6 +78,9 @@ class Server:
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="cairn-test-")
         self.tcp = free_port()
         self.http = free_port()
+        self.pickle = free_port()
+        self.resp = free_port()        # TCP and UDP
+        self.opentsdb = free_port()
         self.extra = list(extra or [])
         self.proc = None
         self.log_path = os.path.join(tempfile.gettempdir(),
@@ -88,6 +91,10 @@ class Server:
              "--set", "graphite.plaintext=127.0.0.1:%d" % self.tcp,
              "--set", "graphite.udp=127.0.0.1:%d" % self.tcp,
              "--set", "http.listen=127.0.0.1:%d" % self.http,
+             "--set", "graphite.pickle=127.0.0.1:%d" % self.pickle,
+             "--set", "resp.tcp=127.0.0.1:%d" % self.resp,
+             "--set", "resp.udp=127.0.0.1:%d" % self.resp,
+             "--set", "opentsdb.tcp=127.0.0.1:%d" % self.opentsdb,
              "--set", "net.threads=2"]
         for kv in self.extra:
             a += ["--set", kv]
@@ -165,9 +172,28 @@ class Server:
             except (socket.timeout, ConnectionResetError):
                 pass
 
-    def send_udp(self, data):
+    def send_udp(self, data, port=None):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.sendto(data if isinstance(data, bytes) else data.encode(), ("127.0.0.1", self.tcp))
+            s.sendto(data if isinstance(data, bytes) else data.encode(),
+                     ("127.0.0.1", port or self.tcp))
+
+    def converse(self, port, data, timeout=10):
+        """Send data on a new TCP connection, half-close, and return (reply bytes, closed by
+        the server before our half-close was answered?) after the server closes or times out."""
+        out = b""
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(data if isinstance(data, bytes) else data.encode())
+            s.shutdown(socket.SHUT_WR)
+            s.settimeout(timeout)
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    out += chunk
+            except (socket.timeout, ConnectionResetError):
+                pass
+        return out
 
     def request(self, method, path, body=None, timeout=30):
         req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.http, path), data=body,

@@ -40,13 +40,16 @@ srv.args_orig = srv.args
 srv.args = lambda: [CAIRND, "--config", ini, "--data", srv.data_dir,
                     "--set", "graphite.plaintext=127.0.0.1:%d" % srv.tcp,
                     "--set", "graphite.udp=", "--set", "http.listen=127.0.0.1:%d" % srv.http,
+                    "--set", "graphite.pickle=", "--set", "resp.tcp=", "--set", "resp.udp=",
+                    "--set", "opentsdb.tcp=",
                     "--set", "log.file=%s" % os.path.join(tmp, "cairnd.log")]
 try:
     srv.start()
     c.ok(True, "server runs from the --init config")
     # A second server on the same data directory is refused.
     code, _, err = run("--data", srv.data_dir, "--set", "graphite.plaintext=", "--set",
-                       "graphite.udp=", "--set", "http.listen=")
+                       "graphite.udp=", "--set", "http.listen=", "--set", "graphite.pickle=",
+                       "--set", "resp.tcp=", "--set", "resp.udp=", "--set", "opentsdb.tcp=")
     c.ok(code == 1, "second server on a busy data dir exits 1 (got %d)" % code)
     # SIGHUP reopens the log file: after a rotation the new file receives lines.
     log = os.path.join(tmp, "cairnd.log")

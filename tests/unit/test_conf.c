@@ -541,8 +541,8 @@ static void test_load_errors(void **state)
         {"[net]\nmax_tags = 257\n", TS_ERR_PROTO, 2,
          "cairn.ini:2: net.max_tags: '257' out of range (must be at most 256)"},
         /* Keys of listeners that do not exist yet are refused, not silently ignored. */
-        {"[graphite]\npickle = :2004\n", TS_ERR_PROTO, 2,
-         "cairn.ini:2: graphite.pickle: unknown key"},
+        {"[graphite]\nprotobuf = :2005\n", TS_ERR_PROTO, 2,
+         "cairn.ini:2: graphite.protobuf: unknown key"},
         {"[amqp]\nurl = amqp://h/\n", TS_ERR_PROTO, 1, "cairn.ini:1: [amqp]: unknown section"},
         {"[log]\nlevel = loud\n", TS_ERR_PROTO, 2,
          "cairn.ini:2: log.level: invalid value 'loud' (use debug, info, warn, error)"},
@@ -679,7 +679,7 @@ static void test_set(void **state)
         {"log.file=\"x", "--set: log.file: unterminated quoted value"},
         {"log.file=a\nb", "--set: log.file: control character in value"},
         {"net.max_tags=1024", "--set: net.max_tags: '1024' out of range (must be at most 256)"},
-        {"resp.tcp=:8282", "--set: resp.tcp: unknown section"},
+        {"amqp.url=amqp://h/", "--set: amqp.url: unknown section"},
     };
     Config before;
     conf_init_defaults(&before);

@@ -1,0 +1,108 @@
+/*
+ * Graphite pickle listener: frames of a 4-byte big-endian length and a pickle of
+ * [(path, (timestamp, value)), ...] (reference/graphite.md §4).
+ *
+ * A frame over graphite.pickle_max_bytes, an undecodable frame, or one using any opcode beyond
+ * the data subset (GLOBAL, REDUCE, ... : nothing is ever executed) is counted in bad_frames and
+ * closes the connection; nothing from it is stored. Entries of a good frame with a bad name or
+ * number are skipped and counted; the rest is stored with the plaintext rules (NaN dropped,
+ * timestamps truncated to seconds, -1 = now).
+ */
+#include "core/endian.h"
+#include "core/time.h"
+#include "net/handlers.h"
+#include "proto/graphite_line.h"
+#include "proto/pickle.h"
+
+#include <math.h>
+#include <stdio.h>
+
+typedef struct PickleSink {
+    ProtoCtx *p;
+    ProtoConn *c;
+    int64_t now_ns;
+    uint64_t received, nan, rejected;
+} PickleSink;
+
+static int on_point(void *ctx, Slice name, double ts_s, double value)
+{
+    PickleSink *k = ctx;
+    ProtoCtx *p = k->p;
+    k->received++;
+    if (isnan(value)) {
+        k->nan++;
+        return TS_OK;
+    }
+    /* As carbon: int(float(ts)); -1 means now; out-of-range or non-finite is a bad entry. */
+    if (!isfinite(ts_s) || ts_s >= 9.2e9 || ts_s <= -9.2e9) {
+        k->rejected++;
+        return TS_OK;
+    }
+    int64_t ts = (int64_t)ts_s;
+    int64_t ts_ns = ts == -1 ? k->now_ns - k->now_ns % TS_NS_PER_SEC : ts * TS_NS_PER_SEC;
+    TsError err = {0};
+    buf_clear(&p->key);
+    if (graphite_name_to_key(name, (size_t)p->cfg->net.max_tags,
+                             (size_t)p->cfg->net.max_name_bytes, &p->key, &err) != TS_OK) {
+        k->rejected++;
+        proto_log_bad(p, "invalid series name in pickle", name.p, name.n, err.msg);
+        return TS_OK;
+    }
+    pending_push(&k->c->pending, slice_make(p->key.p, p->key.n), ts_ns, value);
+    return TS_OK;
+}
+
+ProtoResult proto_pickle_frames(ProtoCtx *p, ProtoConn *c, const uint8_t *buf, size_t n,
+                                size_t *consumed)
+{
+    NetListenerStats *st = &p->stats[p->listener];
+    static const PickleLimits lim = {.max_depth = 64, .max_items = 4000000, .max_memo = 1000000};
+    size_t pos = 0;
+    ProtoResult r = PROTO_OK;
+    PickleSink sink = {.p = p, .c = c, .now_ns = ts_now_ns()};
+    while (n - pos >= 4) {
+        uint32_t len = get_u32be(buf + pos);
+        if (len > p->cfg->graphite.pickle_max_bytes) {
+            atomic_fetch_add(&st->bad_frames, 1);
+            char why[96];
+            snprintf(why, sizeof(why), "frame of %u bytes exceeds graphite.pickle_max_bytes",
+                     len);
+            proto_log_bad(p, "oversized pickle frame", (const uint8_t *)"", 0, why);
+            r = PROTO_CLOSE;
+            break;
+        }
+        if (n - pos - 4 < len)
+            break;
+        arena_reset(&p->arena);
+        size_t skipped = 0;
+        TsError err = {0};
+        size_t mark = c->pending.n;
+        int rc = pickle_decode_points(slice_make(buf + pos + 4, len), &lim, &p->arena, on_point,
+                                      &sink, &skipped, &err);
+        pos += 4 + (size_t)len;
+        if (rc != TS_OK) {
+            /* Nothing of a rejected frame is stored (the decoder emits only after a full,
+             * successful decode, but drop anything queued from it all the same). */
+            c->pending.n = mark;
+            atomic_fetch_add(&st->bad_frames, 1);
+            char why[200];
+            snprintf(why, sizeof(why), "invalid pickle: %s (at byte %zu)", err.msg, err.pos);
+            proto_log_bad(p, "invalid pickle received", (const uint8_t *)"", 0, why);
+            r = PROTO_CLOSE;
+            break;
+        }
+        sink.rejected += skipped;
+        if (!pending_drain(p, &c->pending)) {
+            r = PROTO_PAUSE;
+            break;
+        }
+    }
+    *consumed = pos;
+    if (sink.received)
+        atomic_fetch_add_explicit(&st->points_received, sink.received, memory_order_relaxed);
+    if (sink.nan)
+        atomic_fetch_add_explicit(&st->nan_dropped, sink.nan, memory_order_relaxed);
+    if (sink.rejected)
+        atomic_fetch_add_explicit(&st->points_rejected, sink.rejected, memory_order_relaxed);
+    return r;
+}
