@@ -1,6 +1,6 @@
 """Black-box test of the caps: storage.max_series (new series refused and counted, existing
 ones keep working), net.max_connections, net.idle_timeout, net.max_tags / invalid tagged
-names, and a megabyte of random bytes on the plaintext port; the server stays up throughout."""
+names, and a megabyte of random bytes to every TCP and UDP port; the server stays up."""
 import os
 import random
 import socket
@@ -65,12 +65,14 @@ try:
     # A megabyte of random bytes: the server survives and keeps serving.
     rnd = random.Random(7)
     junk = bytes(rnd.getrandbits(8) for _ in range(1 << 20))
-    try:
-        srv.send_tcp(junk)
-    except OSError:
-        pass
-    for i in range(0, len(junk), 60000):
-        srv.send_udp(junk[i:i + 60000])
+    for port in (srv.tcp, srv.pickle, srv.resp, srv.opentsdb):
+        try:
+            srv.send_tcp(junk, port=port)
+        except OSError:
+            pass
+    for port in (srv.tcp, srv.resp):
+        for i in range(0, len(junk), 60000):
+            srv.send_udp(junk[i:i + 60000], port=port)
     srv.send_tcp("lim.b 7 %d\n" % (T0 + 20))
     c.eventually_eq(lambda: csv_query(srv, "lim.b", FROM, TO),
                     (200, "lim.b,ts=%d,2\nlim.b,ts=%d,7\n" % (T0 * NS, (T0 + 20) * NS)),
