@@ -84,6 +84,7 @@ typedef struct ConfSection {
 #define I64MAX ((uint64_t)INT64_MAX)
 
 static const char *const LOG_LEVEL_WORDS[] = {"debug", "info", "warn", "error", NULL};
+static const char *const LATE_WRITES_WORDS[] = {"accept", "reject", NULL};
 
 static const ConfSection SECTIONS[] = {
     {"storage", "Data directory, write-ahead log, in-memory buffer, segments and retention."},
@@ -132,6 +133,9 @@ static const ConfKey KEYS[] = {
 
     K_LISTEN("resp", "tcp", resp.tcp, "0.0.0.0:8282", "Akumuli RESP protocol over TCP."),
     K_LISTEN("resp", "udp", resp.udp, "0.0.0.0:8383", "Akumuli RESP protocol over UDP."),
+    K_ENUM("resp", "late_writes", resp.late_writes, "accept", LATE_WRITES_WORDS,
+           "A point older than the newest one of its series: accept (last write wins) or "
+           "reject (answer -DB late write and close, as Akumuli does)."),
 
     K_LISTEN("opentsdb", "tcp", opentsdb.tcp, "0.0.0.0:4242",
              "OpenTSDB telnet protocol (put, version, stats, help, exit)."),

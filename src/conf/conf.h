@@ -28,6 +28,9 @@ typedef struct ConfListen {
     uint16_t port;
 } ConfListen;
 
+/* Values of resp.late_writes. */
+typedef enum ConfLateWrites { CONF_LATE_ACCEPT = 0, CONF_LATE_REJECT = 1 } ConfLateWrites;
+
 typedef struct Config {
     struct {
         char *path;                      /* data directory */
@@ -49,6 +52,7 @@ typedef struct Config {
     struct {
         ConfListen tcp; /* Akumuli RESP over TCP */
         ConfListen udp; /* Akumuli RESP over UDP */
+        int late_writes; /* ConfLateWrites */
     } resp;
     struct {
         ConfListen tcp; /* OpenTSDB telnet protocol */

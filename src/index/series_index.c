@@ -59,6 +59,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -89,8 +90,9 @@ typedef struct KeyChunk {
 } KeyChunk;
 
 typedef struct KeyRef {
-    const uint8_t *p; /* key bytes in the key store; NULL for an unassigned id */
-    uint32_t n;       /* key length */
+    const uint8_t *p;        /* key bytes in the key store; NULL for an unassigned id */
+    uint32_t n;              /* key length */
+    _Atomic int64_t last_ts; /* newest ts seen by series_index_check_order; 0 = none yet */
 } KeyRef;
 
 typedef struct Term {
@@ -796,6 +798,30 @@ int series_index_key(SeriesIndex *ix, uint64_t id, Slice *key)
     if (!k.p)
         return TS_ERR_NOTFOUND;
     *key = k;
+    return TS_OK;
+}
+
+int series_index_check_order(SeriesIndex *ix, uint64_t id, int64_t ts_ns, bool *late)
+{
+    *late = false;
+    if (id < SERIES_ID_FIRST || id - SERIES_ID_FIRST >= SERIES_ID_SPAN)
+        return TS_ERR_NOTFOUND;
+    rd_lock(ix);
+    KeyRef *r = paged_get(&ix->keys, (uint32_t)(id - SERIES_ID_FIRST));
+    if (!r || !r->p) {
+        un_lock(ix);
+        return TS_ERR_NOTFOUND;
+    }
+    int64_t cur = atomic_load(&r->last_ts);
+    for (;;) {
+        if (cur != 0 && ts_ns < cur) {
+            *late = true;
+            break;
+        }
+        if (ts_ns == cur || atomic_compare_exchange_weak(&r->last_ts, &cur, ts_ns))
+            break;
+    }
+    un_lock(ix);
     return TS_OK;
 }
 

@@ -75,6 +75,15 @@ int series_index_insert(SeriesIndex *ix, Slice key, uint64_t id);
  */
 int series_index_key(SeriesIndex *ix, uint64_t id, Slice *key);
 
+/*
+ * Akumuli's per-series order rule, for resp.late_writes = reject: *late is set when ts_ns is
+ * older than the newest timestamp this function accepted for the series since start (equal is
+ * fine, as in Akumuli); otherwise ts_ns becomes the newest. Thread-safe (read lock + atomics).
+ * The newest timestamps are not persisted: after a restart the first point of a series is
+ * always accepted. TS_ERR_NOTFOUND for an unknown id.
+ */
+int series_index_check_order(SeriesIndex *ix, uint64_t id, int64_t ts_ns, bool *late);
+
 uint64_t series_index_count(SeriesIndex *ix);    /* series held */
 uint64_t series_index_next_id(SeriesIndex *ix);  /* ids < this are assigned (or holes) */
 uint64_t series_index_rejected(SeriesIndex *ix); /* interns refused by max_series */

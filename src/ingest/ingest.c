@@ -125,6 +125,11 @@ static int resolve(Ingest *in, Slice key, uint64_t h, uint64_t *id)
     return TS_OK;
 }
 
+int ingest_resolve(Ingest *in, Slice key, uint64_t *id)
+{
+    return resolve(in, key, key_hash(key), id);
+}
+
 int ingest_ready(Ingest *in)
 {
     if (!in->cur)

@@ -31,6 +31,12 @@ void ingest_free(Ingest *in);
  */
 int ingest_put(Ingest *in, Slice key, int64_t ts_ns, double value);
 
+/*
+ * The id of a canonical key through the private cache (interning a new series like
+ * ingest_put): TS_OK, TS_ERR_LIMIT past storage.max_series, TS_ERR_PROTO for a malformed key.
+ */
+int ingest_resolve(Ingest *in, Slice key, uint64_t *id);
+
 /* True if a point could be queued now without TS_ERR_AGAIN. */
 int ingest_ready(Ingest *in);
 

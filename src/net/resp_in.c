@@ -9,7 +9,8 @@
  * All complete messages in the receive buffer are parsed at once; the buffer's cap bounds the
  * queue of decoded points waiting for a batch. Event series (`!name`, string values) need string storage, which
  * cairn does not have yet: they are refused with "-ERR event series are not supported by cairn
- * yet" (see docs/STATUS.md).
+ * yet" (see docs/STATUS.md). With resp.late_writes = reject, a point older than the newest one of
+ * its series (since start) is answered "-DB late write" and the connection closed, as Akumuli.
  */
 #include "core/time.h"
 #include "net/handlers.h"
@@ -21,13 +22,26 @@ typedef struct RespSink {
     ProtoCtx *p;
     ProtoConn *c;
     uint64_t received;
+    const char *error; /* the reply line when on_point refused a point */
 } RespSink;
 
 static int on_point(void *ctx, Slice key, int64_t ts_ns, double value, bool is_event, Slice text)
 {
     RespSink *k = ctx;
-    if (is_event)
-        return TS_ERR_NOTFOUND;
+    if (is_event) {
+        k->error = "-ERR event series are not supported by cairn yet\r\n";
+        return TS_ERR_PROTO;
+    }
+    if (k->p->cfg->resp.late_writes == CONF_LATE_REJECT) {
+        /* Akumuli: per series, a timestamp older than the newest one is refused. */
+        uint64_t id;
+        bool late = false;
+        if (ingest_resolve(k->p->in, key, &id) == TS_OK &&
+            series_index_check_order(k->p->ix, id, ts_ns, &late) == TS_OK && late) {
+            k->error = "-DB late write\r\n";
+            return TS_ERR_PROTO;
+        }
+    }
     k->received++;
     pending_push(&k->c->pending, key, ts_ns, value);
     return TS_OK;
@@ -65,9 +79,7 @@ ProtoResult proto_resp_messages(ProtoCtx *p, ProtoConn *c, const uint8_t *buf, s
     if (rc != TS_OK) {
         atomic_fetch_add(&st->bad_frames, 1);
         if (c->reply.n == reply_before)
-            buf_puts(&c->reply, rc == TS_ERR_NOTFOUND
-                                    ? "-ERR event series are not supported by cairn yet\r\n"
-                                    : "-ERR internal error\r\n");
+            buf_puts(&c->reply, sink.error ? sink.error : "-ERR internal error\r\n");
         proto_log_bad(p, "RESP error", c->reply.p + reply_before, c->reply.n - reply_before,
                       "connection closed after the reply");
         if (udp) {

@@ -83,4 +83,21 @@ finally:
     if c.failed:
         print(srv.log_text())
     srv.cleanup()
+
+# resp.late_writes = reject: Akumuli's "-DB late write" for a point older than the newest one
+# of its series (equal timestamps are fine), then the connection closes.
+srv = Server(extra=["resp.late_writes=reject"]).start()
+try:
+    reply = resp("+lw host=a\r\n:%d\r\n+1\r\n+lw host=a\r\n:%d\r\n+2\r\n"
+                 "+lw host=b\r\n:%d\r\n+3\r\n+lw host=a\r\n:%d\r\n+4\r\n+lw host=a\r\n:%d\r\n+5\r\n"
+                 % (T0 * NS + 10, T0 * NS + 10, T0 * NS, T0 * NS, T0 * NS + 20))
+    c.eq(reply, b"-DB late write\r\n", "late write refused with Akumuli's line")
+    c.eventually_eq(lambda: csv_query(srv, "lw", FROM, TO, ',"order-by":"series"'),
+                    (200, "lw host=a,ts=%d,2\nlw host=b,ts=%d,3\n" % (T0 * NS + 10, T0 * NS)),
+                    "points before the late one stored (equal timestamp: last wins)")
+    c.eq(srv.stop(), 0, "clean stop")
+finally:
+    if c.failed:
+        print(srv.log_text())
+    srv.cleanup()
 c.finish()

@@ -736,9 +736,34 @@ static void test_memory_1m(void **state)
     measure("tagged", true);
 }
 
+/* resp.late_writes = reject: per series, older than the newest is late; equal is not. */
+static void test_check_order(void **state)
+{
+    SeriesIndex *ix = series_index_new(0);
+    uint64_t a, b;
+    bool created, late;
+    assert_int_equal(series_index_intern(ix, slice_cstr("m host=a"), &a, &created), TS_OK);
+    assert_int_equal(series_index_intern(ix, slice_cstr("m host=b"), &b, &created), TS_OK);
+    assert_int_equal(series_index_check_order(ix, a, 100, &late), TS_OK);
+    assert_false(late);
+    assert_int_equal(series_index_check_order(ix, a, 100, &late), TS_OK);
+    assert_false(late);
+    assert_int_equal(series_index_check_order(ix, a, 99, &late), TS_OK);
+    assert_true(late);
+    assert_int_equal(series_index_check_order(ix, b, 5, &late), TS_OK);
+    assert_false(late);
+    assert_int_equal(series_index_check_order(ix, a, 200, &late), TS_OK);
+    assert_false(late);
+    assert_int_equal(series_index_check_order(ix, a, 150, &late), TS_OK);
+    assert_true(late);
+    assert_int_equal(series_index_check_order(ix, 999999, 1, &late), TS_ERR_NOTFOUND);
+    series_index_free(ix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_check_order),
         cmocka_unit_test(test_intern_lookup),     cmocka_unit_test(test_insert),
         cmocka_unit_test(test_max_series),        cmocka_unit_test(test_find),
         cmocka_unit_test(test_suggest),           cmocka_unit_test(test_glob_tree),
