@@ -20,7 +20,6 @@ static bool blank(const uint8_t *p, size_t n)
     return true;
 }
 
-
 /* Points parsed but not yet handed to ingest; their keys live in p->key. */
 typedef struct Pending {
     size_t key_off, key_len; /* the canonical key in p->key */
@@ -33,8 +32,7 @@ typedef struct Pending {
 #define PROTO_CHUNK 32
 
 /* Hand the pending points to ingest (room was reserved); count and log the outcome. */
-static void flush_pending(ProtoCtx *p, Pending *pend, size_t np, uint64_t *accepted,
-                          uint64_t *rejected)
+static void flush_pending(ProtoCtx *p, Pending *pend, size_t np, uint64_t *accepted)
 {
     IngestPoint pts[PROTO_CHUNK] = {0};
     int rcs[PROTO_CHUNK];
@@ -49,10 +47,7 @@ static void flush_pending(ProtoCtx *p, Pending *pend, size_t np, uint64_t *accep
             (*accepted)++;
             continue;
         }
-        (*rejected)++;
-        if (rcs[i] == TS_ERR_LIMIT)
-            proto_log_bad(p, "new series refused", pend[i].line, pend[i].line_len,
-                    "storage.max_series reached");
+        proto_count_rejection(p, rcs[i], slice_make(pend[i].line, pend[i].line_len));
     }
     buf_clear(&p->key);
 }
@@ -61,7 +56,7 @@ ProtoResult proto_graphite_lines(ProtoCtx *p, const uint8_t *buf, size_t n, bool
                                  size_t *consumed)
 {
     NetListenerStats *st = &p->stats[p->listener];
-    uint64_t received = 0, accepted = 0, rejected = 0, nan = 0, bad = 0, long_lines = 0;
+    uint64_t received = 0, accepted = 0, nan = 0, bad = 0, long_lines = 0;
     size_t max_line = (size_t)p->cfg->graphite.max_line_bytes;
     int64_t now_ns = ts_now_ns();
     ProtoResult r = PROTO_OK;
@@ -113,25 +108,23 @@ ProtoResult proto_graphite_lines(ProtoCtx *p, const uint8_t *buf, size_t n, bool
         size_t key_off = p->key.n;
         if (graphite_name_to_key(gl.name, (size_t)p->cfg->net.max_tags,
                                  (size_t)p->cfg->net.max_name_bytes, &p->key, &err) != TS_OK) {
-            rejected++;
+            proto_count_rejection(p, TS_ERR_PROTO, slice_make(line, len));
             proto_log_bad(p, "invalid series name", line, len, err.msg);
             continue;
         }
         pend[np++] = (Pending){key_off, p->key.n - key_off, gl.ts_ns, gl.value, line, len};
         if (np == PROTO_CHUNK) {
-            flush_pending(p, pend, np, &accepted, &rejected);
+            flush_pending(p, pend, np, &accepted);
             np = 0;
         }
     }
     if (np)
-        flush_pending(p, pend, np, &accepted, &rejected);
+        flush_pending(p, pend, np, &accepted);
     *consumed = pos;
     if (received)
         atomic_fetch_add_explicit(&st->points_received, received, memory_order_relaxed);
     if (accepted)
         atomic_fetch_add_explicit(&st->points_accepted, accepted, memory_order_relaxed);
-    if (rejected)
-        atomic_fetch_add_explicit(&st->points_rejected, rejected, memory_order_relaxed);
     if (nan)
         atomic_fetch_add_explicit(&st->nan_dropped, nan, memory_order_relaxed);
     if (bad)

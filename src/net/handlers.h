@@ -15,8 +15,8 @@ ProtoResult proto_pickle_frames(ProtoCtx *p, ProtoConn *c, const uint8_t *buf, s
                                 size_t *consumed);
 
 /* Akumuli RESP, TCP and UDP (resp_in.c). */
-ProtoResult proto_resp_messages(ProtoCtx *p, ProtoConn *c, const uint8_t *buf, size_t n,
-                                bool final, size_t *consumed);
+ProtoResult proto_resp_messages(ProtoCtx *p, ProtoConn *c, const uint8_t *buf, size_t n, bool final,
+                                size_t *consumed);
 void proto_resp_free(ProtoConn *c);
 
 /* OpenTSDB telnet lines (opentsdb_in.c). */

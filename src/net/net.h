@@ -21,20 +21,23 @@
 
 /* Counters of one listener, shared by all workers (relaxed atomics). */
 typedef struct NetListenerStats {
-    const char *name;                     /* e.g. "graphite_tcp" */
-    _Atomic uint64_t connections_total;   /* accepted connections */
-    _Atomic uint64_t connections_open;    /* currently open */
-    _Atomic uint64_t connections_refused; /* refused by net.max_connections */
-    _Atomic uint64_t bytes;               /* bytes received */
-    _Atomic uint64_t datagrams;           /* UDP datagrams received */
-    _Atomic uint64_t points_received;     /* well-formed points seen (incl. NaN) */
-    _Atomic uint64_t points_accepted;     /* points handed to storage */
-    _Atomic uint64_t points_rejected;     /* points refused (series limit, read-only, bad name) */
-    _Atomic uint64_t nan_dropped;         /* NaN values dropped silently (carbon) */
-    _Atomic uint64_t bad_lines;           /* lines that failed to parse */
-    _Atomic uint64_t bad_frames;          /* pickle frames, RESP messages rejected whole */
-    _Atomic uint64_t long_lines;          /* lines over the cap (TCP: connection closed) */
-    _Atomic uint64_t idle_closed;         /* connections closed by net.idle_timeout */
+    const char *name;                       /* e.g. "graphite_tcp" */
+    _Atomic uint64_t connections_total;     /* accepted connections */
+    _Atomic uint64_t connections_open;      /* currently open */
+    _Atomic uint64_t connections_refused;   /* refused by net.max_connections */
+    _Atomic uint64_t bytes;                 /* bytes received */
+    _Atomic uint64_t datagrams;             /* UDP datagrams received */
+    _Atomic uint64_t points_received;       /* well-formed points seen (incl. NaN) */
+    _Atomic uint64_t points_accepted;       /* points handed to storage */
+    _Atomic uint64_t points_rejected;       /* points refused (series limit, read-only, bad name) */
+    _Atomic uint64_t nan_dropped;           /* NaN values dropped silently (carbon) */
+    _Atomic uint64_t bad_lines;             /* lines that failed to parse */
+    _Atomic uint64_t bad_frames;            /* pickle frames, RESP messages rejected whole */
+    _Atomic uint64_t long_lines;            /* lines over the cap (TCP: connection closed) */
+    _Atomic uint64_t rejected_bad_name;     /* points refused: invalid series name */
+    _Atomic uint64_t rejected_series_limit; /* points refused: storage.max_series reached */
+    _Atomic uint64_t rejected_read_only;    /* points refused: the store is read-only */
+    _Atomic uint64_t idle_closed;           /* connections closed by net.idle_timeout */
 } NetListenerStats;
 
 enum {

@@ -1,9 +1,9 @@
 /*
  * OpenTSDB telnet listener (reference/akumuli.md §5 and §17): `put` lines, plus `version`,
  * `stats` (cairn's own listener counters in OpenTSDB's stats format), `help`, `dropcaches` and
- * `exit`. NaN values are dropped (counted) as on every listener. A bad put or an unknown command is answered with OpenTSDB's error line and the
- * connection keeps serving, as OpenTSDB does (the pure parser in proto/opentsdb.c builds the
- * lines).
+ * `exit`. NaN values are dropped (counted) as on every listener. A bad put or an unknown command is
+ * answered with OpenTSDB's error line and the connection keeps serving, as OpenTSDB does (the pure
+ * parser in proto/opentsdb.c builds the lines).
  */
 #include "core/time.h"
 #include "net/handlers.h"
@@ -79,10 +79,18 @@ ProtoResult proto_opentsdb_lines(ProtoCtx *p, ProtoConn *c, const uint8_t *buf, 
             }
             pending_push(&c->pending, slice_make(p->key.p, p->key.n), line.ts_ns, line.value);
             break;
-        case OTSDB_DROPCACHES: buf_puts(&c->reply, OTSDB_REPLY_DROPCACHES); break;
-        case OTSDB_VERSION: otsdb_write_version(&c->reply, p->version); break;
-        case OTSDB_STATS: write_stats(p, &c->reply); break;
-        case OTSDB_HELP: otsdb_write_help(&c->reply); break;
+        case OTSDB_DROPCACHES:
+            buf_puts(&c->reply, OTSDB_REPLY_DROPCACHES);
+            break;
+        case OTSDB_VERSION:
+            otsdb_write_version(&c->reply, p->version);
+            break;
+        case OTSDB_STATS:
+            write_stats(p, &c->reply);
+            break;
+        case OTSDB_HELP:
+            otsdb_write_help(&c->reply);
+            break;
         case OTSDB_EXIT:
             /* Store what came before `exit` first; without a free batch, retry the line later. */
             if (pending_drain(p, &c->pending)) {
@@ -92,7 +100,8 @@ ProtoResult proto_opentsdb_lines(ProtoCtx *p, ProtoConn *c, const uint8_t *buf, 
                 r = PROTO_PAUSE;
             }
             break;
-        default: break; /* dropcaches, ignored verbs, empty lines */
+        default:
+            break; /* dropcaches, ignored verbs, empty lines */
         }
         if (r != PROTO_OK)
             break;

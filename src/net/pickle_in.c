@@ -21,7 +21,7 @@ typedef struct PickleSink {
     ProtoCtx *p;
     ProtoConn *c;
     int64_t now_ns;
-    uint64_t received, nan, rejected;
+    uint64_t received, nan, bad_entries; /* bad_entries: skipped for their shape or numbers */
 } PickleSink;
 
 static int on_point(void *ctx, Slice name, double ts_s, double value)
@@ -35,16 +35,16 @@ static int on_point(void *ctx, Slice name, double ts_s, double value)
     }
     /* As carbon: int(float(ts)); -1 means now; out-of-range or non-finite is a bad entry. */
     if (!isfinite(ts_s) || ts_s >= 9.2e9 || ts_s <= -9.2e9) {
-        k->rejected++;
+        k->bad_entries++;
         return TS_OK;
     }
     int64_t ts = (int64_t)ts_s;
     int64_t ts_ns = ts == -1 ? k->now_ns - k->now_ns % TS_NS_PER_SEC : ts * TS_NS_PER_SEC;
     TsError err = {0};
     buf_clear(&p->key);
-    if (graphite_name_to_key(name, (size_t)p->cfg->net.max_tags,
-                             (size_t)p->cfg->net.max_name_bytes, &p->key, &err) != TS_OK) {
-        k->rejected++;
+    if (graphite_name_to_key(name, (size_t)p->cfg->net.max_tags, (size_t)p->cfg->net.max_name_bytes,
+                             &p->key, &err) != TS_OK) {
+        proto_count_rejection(p, TS_ERR_PROTO, name);
         proto_log_bad(p, "invalid series name in pickle", name.p, name.n, err.msg);
         return TS_OK;
     }
@@ -65,8 +65,7 @@ ProtoResult proto_pickle_frames(ProtoCtx *p, ProtoConn *c, const uint8_t *buf, s
         if (len > p->cfg->graphite.pickle_max_bytes) {
             atomic_fetch_add(&st->bad_frames, 1);
             char why[96];
-            snprintf(why, sizeof(why), "frame of %u bytes exceeds graphite.pickle_max_bytes",
-                     len);
+            snprintf(why, sizeof(why), "frame of %u bytes exceeds graphite.pickle_max_bytes", len);
             proto_log_bad(p, "oversized pickle frame", (const uint8_t *)"", 0, why);
             r = PROTO_CLOSE;
             break;
@@ -91,7 +90,7 @@ ProtoResult proto_pickle_frames(ProtoCtx *p, ProtoConn *c, const uint8_t *buf, s
             r = PROTO_CLOSE;
             break;
         }
-        sink.rejected += skipped;
+        sink.bad_entries += skipped;
         if (!pending_drain(p, &c->pending)) {
             r = PROTO_PAUSE;
             break;
@@ -102,7 +101,9 @@ ProtoResult proto_pickle_frames(ProtoCtx *p, ProtoConn *c, const uint8_t *buf, s
         atomic_fetch_add_explicit(&st->points_received, sink.received, memory_order_relaxed);
     if (sink.nan)
         atomic_fetch_add_explicit(&st->nan_dropped, sink.nan, memory_order_relaxed);
-    if (sink.rejected)
-        atomic_fetch_add_explicit(&st->points_rejected, sink.rejected, memory_order_relaxed);
+    if (sink.bad_entries) {
+        atomic_fetch_add_explicit(&st->points_rejected, sink.bad_entries, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st->bad_lines, sink.bad_entries, memory_order_relaxed);
+    }
     return r;
 }

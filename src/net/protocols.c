@@ -61,6 +61,20 @@ void proto_log_bad(ProtoCtx *p, const char *what, const uint8_t *line, size_t n,
              why, (unsigned long long)sup);
 }
 
+void proto_count_rejection(ProtoCtx *p, int rc, Slice what)
+{
+    NetListenerStats *st = &p->stats[p->listener];
+    atomic_fetch_add_explicit(&st->points_rejected, 1, memory_order_relaxed);
+    if (rc == TS_ERR_LIMIT) {
+        atomic_fetch_add_explicit(&st->rejected_series_limit, 1, memory_order_relaxed);
+        proto_log_bad(p, "new series refused", what.p, what.n, "storage.max_series reached");
+    } else if (rc == TS_ERR_READONLY) {
+        atomic_fetch_add_explicit(&st->rejected_read_only, 1, memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(&st->rejected_bad_name, 1, memory_order_relaxed);
+    }
+}
+
 void pending_push(PendingPoints *q, Slice key, int64_t ts_ns, double value)
 {
     if (q->n == q->cap) {
@@ -74,7 +88,7 @@ void pending_push(PendingPoints *q, Slice key, int64_t ts_ns, double value)
 bool pending_drain(ProtoCtx *p, PendingPoints *q)
 {
     NetListenerStats *st = &p->stats[p->listener];
-    uint64_t accepted = 0, rejected = 0;
+    uint64_t accepted = 0;
     bool done = true;
     while (q->head < q->n) {
         size_t k = q->n - q->head;
@@ -94,14 +108,10 @@ bool pending_drain(ProtoCtx *p, PendingPoints *q)
         }
         ingest_put_many(p->in, pts, k, rcs);
         for (size_t i = 0; i < k; i++) {
-            if (rcs[i] == TS_OK) {
+            if (rcs[i] == TS_OK)
                 accepted++;
-            } else {
-                rejected++;
-                if (rcs[i] == TS_ERR_LIMIT)
-                    proto_log_bad(p, "new series refused", pts[i].key.p, pts[i].key.n,
-                                  "storage.max_series reached");
-            }
+            else
+                proto_count_rejection(p, rcs[i], pts[i].key);
         }
         q->head += k;
     }
@@ -111,20 +121,23 @@ bool pending_drain(ProtoCtx *p, PendingPoints *q)
     }
     if (accepted)
         atomic_fetch_add_explicit(&st->points_accepted, accepted, memory_order_relaxed);
-    if (rejected)
-        atomic_fetch_add_explicit(&st->points_rejected, rejected, memory_order_relaxed);
     return done;
 }
 
 size_t proto_rx_cap(const Config *cfg, int listener)
 {
     switch (listener) {
-    case NET_PICKLE_TCP: return 4 + (size_t)cfg->graphite.pickle_max_bytes + PROTO_READ_SLACK;
-    case NET_RESP_TCP: return PROTO_RESP_MAX_MESSAGE + PROTO_READ_SLACK;
-    case NET_OPENTSDB_TCP: return (size_t)cfg->net.max_name_bytes + 512 + PROTO_READ_SLACK;
+    case NET_PICKLE_TCP:
+        return 4 + (size_t)cfg->graphite.pickle_max_bytes + PROTO_READ_SLACK;
+    case NET_RESP_TCP:
+        return PROTO_RESP_MAX_MESSAGE + PROTO_READ_SLACK;
+    case NET_OPENTSDB_TCP:
+        return (size_t)cfg->net.max_name_bytes + 512 + PROTO_READ_SLACK;
     case NET_GRAPHITE_UDP:
-    case NET_RESP_UDP: return 65536;
-    default: return (size_t)cfg->graphite.max_line_bytes + PROTO_READ_SLACK;
+    case NET_RESP_UDP:
+        return 65536;
+    default:
+        return (size_t)cfg->graphite.max_line_bytes + PROTO_READ_SLACK;
     }
 }
 
@@ -137,10 +150,14 @@ ProtoResult proto_handle(ProtoCtx *p, ProtoConn *c, const uint8_t *buf, size_t n
     if (!pending_drain(p, &c->pending))
         return PROTO_PAUSE;
     switch (c->listener) {
-    case NET_PICKLE_TCP: return proto_pickle_frames(p, c, buf, n, consumed);
+    case NET_PICKLE_TCP:
+        return proto_pickle_frames(p, c, buf, n, consumed);
     case NET_RESP_TCP:
-    case NET_RESP_UDP: return proto_resp_messages(p, c, buf, n, final, consumed);
-    case NET_OPENTSDB_TCP: return proto_opentsdb_lines(p, c, buf, n, final, consumed);
-    default: return proto_graphite_lines(p, buf, n, final, consumed);
+    case NET_RESP_UDP:
+        return proto_resp_messages(p, c, buf, n, final, consumed);
+    case NET_OPENTSDB_TCP:
+        return proto_opentsdb_lines(p, c, buf, n, final, consumed);
+    default:
+        return proto_graphite_lines(p, buf, n, final, consumed);
     }
 }

@@ -99,6 +99,10 @@ ProtoResult proto_graphite_lines(ProtoCtx *p, const uint8_t *buf, size_t n, bool
  * [<first 400 bytes>]: <why>". */
 void proto_log_bad(ProtoCtx *p, const char *what, const uint8_t *line, size_t n, const char *why);
 
+/* Count one refused point by its reason: ingest's status (TS_ERR_LIMIT: series cap,
+ * TS_ERR_READONLY, anything else: a bad name), and log series-cap refusals (rate-limited). */
+void proto_count_rejection(ProtoCtx *p, int rc, Slice what);
+
 /* Queue a decoded point; drain queued points into ingest (false: no batch free, pause). */
 void pending_push(PendingPoints *q, Slice key, int64_t ts_ns, double value);
 bool pending_drain(ProtoCtx *p, PendingPoints *q);

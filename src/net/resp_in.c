@@ -7,10 +7,11 @@
  * rest of the datagram (counted), nothing is sent back.
  *
  * All complete messages in the receive buffer are parsed at once; the buffer's cap bounds the
- * queue of decoded points waiting for a batch. Event series (`!name`, string values) need string storage, which
- * cairn does not have yet: they are refused with "-ERR event series are not supported by cairn
- * yet" (see docs/STATUS.md). With resp.late_writes = reject, a point older than the newest one of
- * its series (since start) is answered "-DB late write" and the connection closed, as Akumuli.
+ * queue of decoded points waiting for a batch. Event series (`!name`, string values) need string
+ * storage, which cairn does not have yet: they are refused with "-ERR event series are not
+ * supported by cairn yet" (see docs/STATUS.md). With resp.late_writes = reject, a point older than
+ * the newest one of its series (since start) is answered "-DB late write" and the connection
+ * closed, as Akumuli.
  */
 #include "core/time.h"
 #include "net/handlers.h"
@@ -63,8 +64,8 @@ static RespParser *parser_for(ProtoCtx *p, ProtoConn *c)
     return c->resp;
 }
 
-ProtoResult proto_resp_messages(ProtoCtx *p, ProtoConn *c, const uint8_t *buf, size_t n,
-                                bool final, size_t *consumed)
+ProtoResult proto_resp_messages(ProtoCtx *p, ProtoConn *c, const uint8_t *buf, size_t n, bool final,
+                                size_t *consumed)
 {
     NetListenerStats *st = &p->stats[p->listener];
     bool udp = c->listener == NET_RESP_UDP;

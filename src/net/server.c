@@ -94,7 +94,7 @@ struct NetServer {
     uint16_t ports[NET_LISTENERS];
     _Atomic uint64_t open_conns; /* across listeners, for net.max_connections */
     LogLimit bad_line_limit;     /* rate limit for bad-input log lines */
-    const char *version;        /* for protocol replies (OpenTSDB version) */
+    const char *version;         /* for protocol replies (OpenTSDB version) */
 };
 
 static const char *const listener_names[NET_LISTENERS] = {
@@ -160,7 +160,6 @@ static void format_peer(const struct sockaddr_storage *ss, char *out, size_t n)
 /* ---- connections -------------------------------------------------------------------------- */
 
 static void conn_on_event(EvLoop *loop, EvHandler *h, uint32_t events);
-
 
 static void conn_close(Conn *c)
 {
@@ -255,8 +254,8 @@ static bool conn_process(Conn *c)
     }
     if (c->pc.reply.n)
         conn_flush_reply(c);
-    bool too_long = r == PROTO_LINE_TOO_LONG ||
-                    (r == PROTO_OK && !c->is_udp && c->rx_n >= c->rx_max);
+    bool too_long =
+        r == PROTO_LINE_TOO_LONG || (r == PROTO_OK && !c->is_udp && c->rx_n >= c->rx_max);
     if (too_long) {
         atomic_fetch_add(&s->stats[c->listener].long_lines, 1);
         uint64_t sup;

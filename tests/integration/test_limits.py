@@ -40,12 +40,16 @@ try:
     c.eq(m.get("cairn_series_rejected_total"), 1.0, "refused series counted")
     c.eq(m.get('cairn_points_rejected_total{listener="graphite_tcp"}'), 1.0,
          "refused point counted")
+    c.eq(m.get('cairn_points_rejected_series_limit_total{listener="graphite_tcp"}'), 1.0,
+         "refused point counted under its reason")
 
     # Tagged names: over net.max_tags and invalid ones are rejected and counted.
     srv.send_tcp("t;a=1;b=2;c=3 1 %d\nt;=x 1 %d\nt;a=~x 1 %d\n" % (T0, T0, T0))
     c.ok(srv.wait_for(lambda: srv.metrics().get(
         'cairn_points_rejected_total{listener="graphite_tcp"}') == 4.0),
         "invalid tagged names rejected and counted")
+    c.eq(srv.metrics().get('cairn_points_rejected_bad_name_total{listener="graphite_tcp"}'), 3.0,
+         "bad names counted under their reason")
 
     # net.max_connections: with 3 open, a 4th is closed at once.
     conns = [socket.create_connection(("127.0.0.1", srv.tcp), timeout=5) for _ in range(3)]
