@@ -30,7 +30,7 @@
 #include "core/status.h"
 
 /* Longest value or timestamp field accepted, in bytes. */
-#define GRAPHITE_NUM_MAX 255
+#define GRAPHITE_NUM_MAX 255 /* = PYFLOAT_MAX (core/pyfloat.h) */
 
 typedef struct GraphiteLine {
     Slice name;    /* the metric field as sent; borrowed from the line */

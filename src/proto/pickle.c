@@ -40,6 +40,7 @@
  * are discarded (nothing reads them); INT/LONG/PUT/GET take plain decimal only.
  */
 #include "proto/pickle.h"
+#include "core/pyfloat.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -50,7 +51,7 @@
 #include "core/endian.h"
 
 /* Longest str/bytes (after whitespace stripping) or 'F' line converted as a float. */
-#define PICKLE_NUM_MAX 255
+#define PICKLE_NUM_MAX PYFLOAT_MAX
 /* A decimal long with more significant digits than this is >= 10^400: not a double. */
 #define PICKLE_DEC_DIGITS_MAX 400
 #define PICKLE_PROTO_MAX 5
@@ -215,7 +216,7 @@ static int dalloc(Dec *d, size_t n, void **out)
 /* An array of 'n' pointers; n is bounded by the frame size, the check is belt and braces. */
 static int dalloc_ptrs(Dec *d, size_t n, PVal ***out)
 {
-    void *p;
+    void *p = NULL;
     if (n > SIZE_MAX / sizeof(PVal *))
         return fail(d, TS_ERR_LIMIT, "too many items");
     int rc = dalloc(d, n * sizeof(PVal *), &p);
@@ -247,7 +248,7 @@ static int take_line(Dec *d, Slice *line)
 
 static int new_val(Dec *d, uint8_t kind, PVal **out)
 {
-    void *p;
+    void *p = NULL;
     if (d->items >= d->max_items)
         return fail(d, TS_ERR_LIMIT, "more objects than max_items");
     int rc = dalloc(d, sizeof(PVal), &p);
@@ -255,6 +256,8 @@ static int new_val(Dec *d, uint8_t kind, PVal **out)
         return rc;
     d->items++;
     PVal *v = p;
+    if (!v) /* cannot happen after TS_OK; tells the compiler so */
+        return fail(d, TS_ERR_LIMIT, "out of memory");
     memset(v, 0, sizeof(*v));
     v->kind = kind;
     *out = v;
@@ -264,7 +267,7 @@ static int new_val(Dec *d, uint8_t kind, PVal **out)
 static int push(Dec *d, PVal *v)
 {
     if (d->sn == d->scap) {
-        PVal **nv;
+        PVal **nv = NULL;
         size_t ncap = d->scap ? d->scap * 2 : STACK_INIT;
         int rc = dalloc_ptrs(d, ncap, &nv);
         if (rc != TS_OK)
@@ -345,7 +348,7 @@ static int list_append(Dec *d, PVal *list, PVal *const *items, size_t k)
 /* Build a container of 'kind' from the values above stack height 'from' and replace them. */
 static int build_from(Dec *d, uint8_t kind, size_t from)
 {
-    PVal *c;
+    PVal *c = NULL;
     size_t k = d->sn - from;
     int rc = new_val(d, kind, &c);
     if (rc != TS_OK)
@@ -371,7 +374,7 @@ static int build_from(Dec *d, uint8_t kind, size_t from)
 
 static int memo_put(Dec *d, uint64_t key64, PVal *v)
 {
-    void *p;
+    void *p = NULL;
     int rc;
     if (key64 > UINT32_MAX)
         return fail(d, TS_ERR_PROTO, "memo key out of range");
@@ -427,90 +430,9 @@ static int memo_put_top(Dec *d, uint64_t key)
 
 /* ---- numbers ------------------------------------------------------------------------------- */
 
-static bool is_digit(uint8_t c)
-{
-    return c >= '0' && c <= '9';
-}
-
 static bool is_space(uint8_t c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-static bool eq_nocase(const uint8_t *p, size_t n, const char *lower)
-{
-    size_t m = strlen(lower);
-    if (n != m)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = p[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (uint8_t)(c + ('a' - 'A'));
-        if (c != (uint8_t)lower[i])
-            return false;
-    }
-    return true;
-}
-
-static size_t digit_run(const uint8_t *p, size_t n, size_t i)
-{
-    size_t k = i;
-    while (k < n && is_digit(p[k]))
-        k++;
-    return k - i;
-}
-
-/* A Python float() literal with no surrounding whitespace; false if it is not one. */
-static bool parse_py_float(const uint8_t *p, size_t n, double *v)
-{
-    char tmp[PICKLE_NUM_MAX + 1];
-    size_t i = 0;
-    bool neg = false;
-
-    if (n == 0 || n > PICKLE_NUM_MAX)
-        return false;
-    if (p[0] == '+' || p[0] == '-') {
-        neg = p[0] == '-';
-        i = 1;
-    }
-    if (eq_nocase(p + i, n - i, "inf") || eq_nocase(p + i, n - i, "infinity")) {
-        *v = neg ? -INFINITY : INFINITY;
-        return true;
-    }
-    if (eq_nocase(p + i, n - i, "nan")) {
-        *v = NAN;
-        return true;
-    }
-    size_t int_digits = digit_run(p, n, i);
-    i += int_digits;
-    size_t frac_digits = 0;
-    if (i < n && p[i] == '.') {
-        i++;
-        frac_digits = digit_run(p, n, i);
-        i += frac_digits;
-    }
-    if (int_digits + frac_digits == 0)
-        return false;
-    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
-        i++;
-        if (i < n && (p[i] == '+' || p[i] == '-'))
-            i++;
-        size_t exp_digits = digit_run(p, n, i);
-        if (exp_digits == 0)
-            return false;
-        i += exp_digits;
-    }
-    if (i != n)
-        return false;
-    memcpy(tmp, p, n);
-    tmp[n] = '\0';
-    char *end = NULL;
-    double x = strtod(tmp, &end);
-    /* ERANGE is fine: Python also gives inf for 1e999 and 0.0 (or a subnormal) for 1e-999. */
-    if (end != tmp + n)
-        return false;
-    *v = x;
-    return true;
 }
 
 /* A protocol-0 INT or LONG argument: [+-]digits. Within int64 it is exact, else float(). */
@@ -523,7 +445,7 @@ static int make_dec_int(Dec *d, Slice s)
         neg = s.p[0] == '-';
         i = 1;
     }
-    if (i == s.n || digit_run(s.p, s.n, i) != s.n - i)
+    if (i == s.n || pyfloat_digit_run(s.p, s.n, i) != s.n - i)
         return fail(d, TS_ERR_PROTO, "not a decimal integer");
     while (i + 1 < s.n && s.p[i] == '0')
         i++;
@@ -585,7 +507,7 @@ static int make_long_le(Dec *d, const uint8_t *b, size_t n)
     bool neg = (b[n - 1] & 0x80) != 0;
     const uint8_t *mag = b;
     if (neg) {
-        void *p;
+        void *p = NULL;
         if ((rc = dalloc(d, n, &p)) != TS_OK)
             return rc;
         uint8_t *m = p;
@@ -639,7 +561,7 @@ static int make_long_le(Dec *d, const uint8_t *b, size_t n)
 /* A plain decimal memo index for PUT/GET. */
 static int parse_memo_key(Dec *d, Slice s, uint64_t *key)
 {
-    if (s.n == 0 || s.n > 10 || digit_run(s.p, s.n, 0) != s.n)
+    if (s.n == 0 || s.n > 10 || pyfloat_digit_run(s.p, s.n, 0) != s.n)
         return fail(d, TS_ERR_PROTO, "bad memo index");
     uint64_t k = 0;
     for (size_t i = 0; i < s.n; i++)
@@ -662,7 +584,7 @@ static int push_str(Dec *d, const uint8_t *p, size_t n)
 /* A binary string whose length has 'len_bytes' bytes (1, 4 or 8), little-endian. */
 static int op_binstr(Dec *d, size_t len_bytes, bool is_signed)
 {
-    const uint8_t *a;
+    const uint8_t *a = NULL;
     const uint8_t *s;
     uint64_t len;
     int rc = take(d, len_bytes, &a);
@@ -698,7 +620,7 @@ static int hex_val(uint8_t c)
 static int op_string(Dec *d)
 {
     Slice line;
-    void *mem;
+    void *mem = NULL;
     int rc = take_line(d, &line);
     if (rc != TS_OK)
         return rc;
@@ -801,7 +723,7 @@ static size_t utf8_put(uint8_t *o, uint32_t cp)
 static int op_unicode(Dec *d)
 {
     Slice line;
-    void *mem;
+    void *mem = NULL;
     int rc = take_line(d, &line);
     if (rc != TS_OK)
         return rc;
@@ -890,7 +812,7 @@ static int op_fill(Dec *d, uint8_t kind)
 
 static int step(Dec *d)
 {
-    const uint8_t *a;
+    const uint8_t *a = NULL;
     Slice line;
     PVal *v;
     size_t mark = 0;
@@ -902,7 +824,7 @@ static int step(Dec *d)
         if (d->mn >= d->max_depth)
             return fail(d, TS_ERR_LIMIT, "more open MARKs than max_depth");
         if (d->mn == d->mcap) {
-            void *p;
+            void *p = NULL;
             size_t ncap = d->mcap ? d->mcap * 2 : 16;
             if ((rc = dalloc(d, ncap * sizeof(size_t), &p)) != TS_OK)
                 return rc;
@@ -935,7 +857,7 @@ static int step(Dec *d)
         double x;
         if ((rc = take_line(d, &line)) != TS_OK)
             return rc;
-        if (!parse_py_float(line.p, line.n, &x))
+        if (!pyfloat_parse(line, &x))
             return fail(d, TS_ERR_PROTO, "not a float");
         if ((rc = push_new(d, PV_FLOAT, &v)) == TS_OK)
             v->u.f = x;
@@ -1165,7 +1087,7 @@ static bool to_double(const PVal *v, double *out)
         }
         while (n && is_space(p[n - 1]))
             n--;
-        return parse_py_float(p, n, out);
+        return pyfloat_parse(slice_make(p, n), out);
     }
     default:
         return false;
