@@ -207,8 +207,10 @@ static int fail(Dec *d, int rc, const char *what)
 static int dalloc(Dec *d, size_t n, void **out)
 {
     void *p = arena_alloc(d->arena, n ? n : 1);
-    if (!p)
-        return fail(d, TS_ERR_LIMIT, "pickle arena cap reached");
+    if (!p) {
+        (void)fail(d, TS_ERR_LIMIT, "pickle arena cap reached");
+        return TS_ERR_LIMIT; /* a constant, so analyzers see *out is set whenever TS_OK */
+    }
     *out = p;
     return TS_OK;
 }
@@ -217,8 +219,10 @@ static int dalloc(Dec *d, size_t n, void **out)
 static int dalloc_ptrs(Dec *d, size_t n, PVal ***out)
 {
     void *p = NULL;
-    if (n > SIZE_MAX / sizeof(PVal *))
-        return fail(d, TS_ERR_LIMIT, "too many items");
+    if (n > SIZE_MAX / sizeof(PVal *)) {
+        (void)fail(d, TS_ERR_LIMIT, "too many items");
+        return TS_ERR_LIMIT;
+    }
     int rc = dalloc(d, n * sizeof(PVal *), &p);
     if (rc == TS_OK)
         *out = p;
