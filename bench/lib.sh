@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # sourced; RUN_* and FLOOR_* are read by the callers
 # bench/lib.sh -- shared parts of the ingest benchmarks (sourced by ingest.sh and protocols.sh).
 #
 # One server run (bench_run_server): a fresh temp data dir, the server on free 127.0.0.1 ports
@@ -192,7 +193,8 @@ vm_listener_flag() {
 # ---- one server run --------------------------------------------------------------------------
 # bench_run_server SERVER RUN FORMAT: runs SERVER (cairn or victoria-metrics) fed FORMAT (a
 # `gen --format`) and sets RUN_STATUS ("ok", or why the server was skipped), RUN_WALL RUN_PPS
-# RUN_CPU_INGEST RUN_CPU_TOTAL RUN_RSS RUN_BYTES RUN_BPP RUN_BPP_NOCACHE RUN_XFLOOR RUN_GEN_CPU
+# RUN_CPU_INGEST RUN_CPU_TOTAL RUN_RSS (peak, at the stop) RUN_RSS_INGEST (peak when all points
+# were queryable, before the untimed verification queries) RUN_BYTES RUN_BPP RUN_BPP_NOCACHE RUN_XFLOOR RUN_GEN_CPU
 # RUN_OTHER_CPU RUN_METHOD (count or probe) RUN_WIRE_BYTES RUN_CHECK. Dies on a failed run.
 bench_run_server() {
     local srv=$1 fmt=$3
@@ -286,7 +288,7 @@ bench_run_server() {
     # series, provided a full `select` count right after it finds every point (data is sent in
     # time order); otherwise the full count is polled.
     local deadline=$((SECONDS + POLL_TIMEOUT_S)) got=0 done_ns=0 polls=0 probe_ns method=count
-    local verified="" cpu_ingest=0 busy1=0 probe_cpu probe_busy
+    local verified="" cpu_ingest=0 busy1=0 probe_cpu probe_busy probe_rss rss_ingest=0
     while [ $SECONDS -lt $deadline ]; do
         kill -0 "$pid" 2>/dev/null || die "$srv exited during the poll (log: $(tail -5 "$dir/server.log"))"
         case $count_mode in
@@ -306,11 +308,13 @@ bench_run_server() {
                 probe_ns=$(now_ns)
                 probe_cpu=$(cpu_s "$pid")
                 probe_busy=$(busy_jiffies)
+                probe_rss=$(hwm_mib "$pid")
                 got=$(cairn_count_select "$cfg_sel")
                 if [ "$got" = "$EXPECT" ]; then
                     done_ns=$probe_ns
                     cpu_ingest=$probe_cpu
                     busy1=$probe_busy
+                    rss_ingest=$probe_rss
                     method=probe
                     verified="select rows=$got (right after the probe)"
                     break
@@ -328,6 +332,7 @@ bench_run_server() {
             done_ns=$(now_ns)
             cpu_ingest=$(cpu_s "$pid")
             busy1=$(busy_jiffies)
+            rss_ingest=$(hwm_mib "$pid")
             break
         fi
         sleep 0.2
@@ -390,6 +395,6 @@ bench_run_server() {
     log "$srv: cpu ${cpu_ingest}s/${cpu_total}s, rss ${rss} MiB, ${bytes} B on disk ($bpp B/pt), stop: $stopped"
     log "$srv: check: $check; gen send_s=$send_s; stop=$stopped"
     RUN_WALL=$wall_s RUN_PPS=$pps RUN_CPU_INGEST=$cpu_ingest RUN_CPU_TOTAL=$cpu_total
-    RUN_RSS=$rss RUN_BYTES=$bytes RUN_BPP=$bpp RUN_BPP_NOCACHE=$bpp_nocache RUN_XFLOOR=$xfloor
+    RUN_RSS=$rss RUN_RSS_INGEST=$rss_ingest RUN_BYTES=$bytes RUN_BPP=$bpp RUN_BPP_NOCACHE=$bpp_nocache RUN_XFLOOR=$xfloor
     RUN_GEN_CPU=$gen_cpu RUN_OTHER_CPU=$other_cpu RUN_METHOD=$method RUN_CHECK=$check
 }

@@ -39,7 +39,10 @@ POLL_TIMEOUT_S=${POLL_TIMEOUT_S:-900}
 MERGE_TIMEOUT_S=${MERGE_TIMEOUT_S:-900}
 STOP_TIMEOUT_S=${STOP_TIMEOUT_S:-300}
 IDLE_WAIT_S=${IDLE_WAIT_S:-180}
-CMDLINE="$0 $*"
+CMDLINE=$0
+for a in "$@"; do
+    case $a in *[[:space:]]*) CMDLINE+=" \"$a\"" ;; *) CMDLINE+=" $a" ;; esac
+done
 
 usage() {
     cat <<EOF
@@ -112,10 +115,10 @@ run_one() {
         shown="$label ¹"
         PROBE_NOTE=1
     fi
-    ROWS+=("| $shown | $EXPECT | $RUN_WALL | $RUN_PPS | $RUN_CPU_INGEST | $RUN_CPU_TOTAL | $RUN_RSS | $RUN_BPP_NOCACHE | $RUN_XFLOOR | $wire | $RUN_GEN_CPU | $RUN_OTHER_CPU |")
+    ROWS+=("| $shown | $EXPECT | $RUN_WALL | $RUN_PPS | $RUN_CPU_INGEST | $RUN_CPU_TOTAL | $RUN_RSS_INGEST / $RUN_RSS | $RUN_BPP_NOCACHE | $RUN_XFLOOR | $wire | $RUN_GEN_CPU | $RUN_OTHER_CPU |")
     R_PPS[$label]+=" $RUN_PPS"
     R_CPU[$label]+=" $RUN_CPU_INGEST"
-    R_RSS[$label]+=" $RUN_RSS"
+    R_RSS[$label]+=" $RUN_RSS_INGEST"
     R_BPP[$label]+=" $RUN_BPP_NOCACHE"
     R_WIRE[$label]=$wire
 }
@@ -141,12 +144,12 @@ fmt_m() { awk -v v="$1" 'BEGIN { printf "%.2f M", v / 1e6 }'; }
         "pickle frames of 500 entries; resp-bulk one row of $METRICS metrics per host and timestamp"
     echo "- entropy floor (\`gen --floor\`): $FLOOR_BITS bits/point = $FLOOR_BYTES bytes/point"
     echo
-    echo "| run | points | s (first byte → all queryable) | points/s | CPU s ingest | CPU s total | peak RSS MiB | bytes/point (disk, w/o VM cache/) | × floor | wire bytes/point | gen CPU s | other CPU s |"
+    echo "| run | points | s (first byte → all queryable) | points/s | CPU s ingest | CPU s total | peak RSS MiB ingest / total ² | bytes/point (disk, w/o VM cache/) | × floor | wire bytes/point | gen CPU s | other CPU s |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for r in "${ROWS[@]}"; do echo "$r"; done
     echo
     base="${R_PPS[cairn plaintext]:-}"
-    echo "| format$([ "$REPEAT" -gt 1 ] && echo " (medians of $REPEAT)") | points/s | × cairn plaintext | CPU s ingest | points per CPU s | peak RSS MiB | bytes/point | wire bytes/point |"
+    echo "| format$([ "$REPEAT" -gt 1 ] && echo " (medians of $REPEAT)") | points/s | × cairn plaintext | CPU s ingest | points per CPU s | peak RSS MiB ingest ² | bytes/point | wire bytes/point |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|"
     for l in "${LABELS[@]}"; do
         pps=$(median "${R_PPS[$l]}")
@@ -161,6 +164,9 @@ fmt_m() { awk -v v="$1" 'BEGIN { printf "%.2f M", v / 1e6 }'; }
             "$(ratio "${R_RSS[cairn opentsdb]}" "${R_RSS[VM opentsdb]}")× |" \
             "$(ratio "${R_BPP[cairn opentsdb]}" "${R_BPP[VM opentsdb]}")× | |"
     fi
+    echo
+    echo "² peak RSS (VmHWM) when every point was queryable / just before the stop, after the"
+    echo "untimed verification queries (cairn: a \`select\` of every point; VM: a forced merge)."
     echo
     if [ "$PROBE_NOTE" = 1 ]; then
         echo "¹ cairn has no \`aggregate\` count yet: timed to the first poll that saw the last point of"
