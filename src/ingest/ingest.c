@@ -7,6 +7,8 @@
  */
 #include "ingest/ingest.h"
 #include "core/alloc.h"
+#include "core/arena.h"
+#include "core/buf.h"
 #include "core/hash.h"
 #include "core/status.h"
 
@@ -27,16 +29,33 @@ typedef struct CacheEntry {
 
 _Static_assert(sizeof(CacheEntry) == 64, "cache entries are one cache line");
 
+/* An open-addressing table of CacheEntry (linear probing, at most half full). */
+typedef struct KeyCache {
+    CacheEntry *slots; /* owned, 64-byte aligned, cap slots */
+    size_t cap;        /* power of two */
+    size_t n;          /* used slots */
+} KeyCache;
+
+#define ALIAS_BYTES_MAX (64u << 20) /* name copies kept by the alias cache before it resets */
+
 struct Ingest {
-    Engine *e;         /* borrowed */
-    SeriesIndex *ix;   /* borrowed */
-    BatchPool *pool;   /* owned */
-    PointBatch *cur;   /* batch being filled, or NULL */
-    int wake_fd;       /* owned eventfd */
-    CacheEntry *cache; /* owned table of cache_cap slots */
-    size_t cache_cap;  /* power of two */
-    size_t cache_n;    /* used slots */
+    Engine *e;          /* borrowed */
+    SeriesIndex *ix;    /* borrowed */
+    BatchPool *pool;    /* owned */
+    PointBatch *cur;    /* batch being filled, or NULL */
+    int wake_fd;        /* owned eventfd */
+    KeyCache keys;      /* canonical key -> id; keys borrowed from the index */
+    KeyCache aliases;   /* name as sent -> id; names copied into alias_bytes */
+    Arena alias_bytes;  /* capped; when full, the alias cache starts over */
+    Buf key_scratch;    /* canonical key built for an alias miss */
 };
+
+static void cache_init(KeyCache *kc)
+{
+    kc->cap = 1024;
+    kc->n = 0;
+    kc->slots = ts_calloc_aligned(64, kc->cap * sizeof(CacheEntry));
+}
 
 Ingest *ingest_new(Engine *e, SeriesIndex *ix, uint32_t batches, uint32_t batch_points)
 {
@@ -45,8 +64,10 @@ Ingest *ingest_new(Engine *e, SeriesIndex *ix, uint32_t batches, uint32_t batch_
     in->ix = ix;
     in->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     in->pool = batch_pool_new(batches, batch_points, in->wake_fd);
-    in->cache_cap = 1024;
-    in->cache = ts_calloc_aligned(64, in->cache_cap * sizeof(CacheEntry));
+    cache_init(&in->keys);
+    cache_init(&in->aliases);
+    arena_init(&in->alias_bytes, ALIAS_BYTES_MAX);
+    buf_init(&in->key_scratch);
     return in;
 }
 
@@ -57,7 +78,10 @@ void ingest_free(Ingest *in)
     batch_pool_free(in->pool);
     if (in->wake_fd >= 0)
         close(in->wake_fd);
-    ts_free(in->cache);
+    ts_free(in->keys.slots);
+    ts_free(in->aliases.slots);
+    arena_deinit(&in->alias_bytes);
+    buf_deinit(&in->key_scratch);
     ts_free(in);
 }
 
@@ -67,13 +91,14 @@ static uint64_t key_hash(Slice key)
     return h ? h : 1;
 }
 
-static void cache_insert(Ingest *in, uint64_t h, uint64_t id, Slice key)
+/* Add (h, id, key); 'key' must stay valid as long as the entry (it is compared on lookups). */
+static void cache_insert(KeyCache *kc, uint64_t h, uint64_t id, Slice key)
 {
-    if ((in->cache_n + 1) * 2 > in->cache_cap) {
-        size_t cap = in->cache_cap * 2;
+    if ((kc->n + 1) * 2 > kc->cap) {
+        size_t cap = kc->cap * 2;
         CacheEntry *t = ts_calloc_aligned(64, cap * sizeof(CacheEntry));
-        for (size_t i = 0; i < in->cache_cap; i++) {
-            CacheEntry *c = &in->cache[i];
+        for (size_t i = 0; i < kc->cap; i++) {
+            CacheEntry *c = &kc->slots[i];
             if (!c->hash)
                 continue;
             size_t j = c->hash & (cap - 1);
@@ -81,38 +106,49 @@ static void cache_insert(Ingest *in, uint64_t h, uint64_t id, Slice key)
                 j = (j + 1) & (cap - 1);
             t[j] = *c;
         }
-        ts_free(in->cache);
-        in->cache = t;
-        in->cache_cap = cap;
+        ts_free(kc->slots);
+        kc->slots = t;
+        kc->cap = cap;
     }
-    size_t j = h & (in->cache_cap - 1);
-    while (in->cache[j].hash)
-        j = (j + 1) & (in->cache_cap - 1);
-    CacheEntry *c = &in->cache[j];
+    size_t j = h & (kc->cap - 1);
+    while (kc->slots[j].hash)
+        j = (j + 1) & (kc->cap - 1);
+    CacheEntry *c = &kc->slots[j];
     c->hash = h;
     c->id = id;
     c->key = key.p;
     c->key_len = (uint32_t)key.n;
     if (key.n <= CACHE_INLINE_KEY)
         memcpy(c->key_inline, key.p, key.n);
-    in->cache_n++;
+    kc->n++;
+}
+
+static bool cache_find(const KeyCache *kc, Slice key, uint64_t h, uint64_t *id)
+{
+    size_t j = h & (kc->cap - 1);
+    for (;;) {
+        const CacheEntry *c = &kc->slots[j];
+        if (!c->hash)
+            return false;
+        if (c->hash == h && c->key_len == key.n &&
+            memcmp(key.n <= CACHE_INLINE_KEY ? c->key_inline : c->key, key.p, key.n) == 0) {
+            *id = c->id;
+            return true;
+        }
+        j = (j + 1) & (kc->cap - 1);
+    }
+}
+
+static void cache_prefetch(const KeyCache *kc, uint64_t h)
+{
+    __builtin_prefetch(&kc->slots[h & (kc->cap - 1)]);
 }
 
 /* Resolve a key (with its hash) to an id: the private cache first, then the shared index. */
 static int resolve(Ingest *in, Slice key, uint64_t h, uint64_t *id)
 {
-    size_t j = h & (in->cache_cap - 1);
-    for (;;) {
-        CacheEntry *c = &in->cache[j];
-        if (!c->hash)
-            break;
-        if (c->hash == h && c->key_len == key.n &&
-            memcmp(key.n <= CACHE_INLINE_KEY ? c->key_inline : c->key, key.p, key.n) == 0) {
-            *id = c->id;
-            return TS_OK;
-        }
-        j = (j + 1) & (in->cache_cap - 1);
-    }
+    if (cache_find(&in->keys, key, h, id))
+        return TS_OK;
     bool created = false;
     int rc = series_index_intern(in->ix, key, id, &created);
     if (rc != TS_OK)
@@ -121,8 +157,25 @@ static int resolve(Ingest *in, Slice key, uint64_t h, uint64_t *id)
     rc = series_index_key(in->ix, *id, &stable);
     if (rc != TS_OK)
         return rc;
-    cache_insert(in, h, *id, stable);
+    cache_insert(&in->keys, h, *id, stable);
     return TS_OK;
+}
+
+/* Remember that 'name' (as sent) is series 'id'; the name is copied. */
+static void alias_insert(Ingest *in, uint64_t h, uint64_t id, Slice name)
+{
+    uint8_t *copy = arena_alloc(&in->alias_bytes, name.n ? name.n : 1);
+    if (!copy) {
+        /* Names are unbounded in variety (tag orders, ...): start over rather than grow. */
+        ts_free(in->aliases.slots);
+        cache_init(&in->aliases);
+        arena_reset(&in->alias_bytes);
+        copy = arena_alloc(&in->alias_bytes, name.n ? name.n : 1);
+        if (!copy)
+            return;
+    }
+    memcpy(copy, name.p, name.n);
+    cache_insert(&in->aliases, h, id, slice_make(copy, name.n));
 }
 
 int ingest_resolve(Ingest *in, Slice key, uint64_t *id)
@@ -166,7 +219,7 @@ void ingest_put_many(Ingest *in, const IngestPoint *pts, size_t n, int *rcs)
     bool ro = engine_read_only(in->e);
     for (size_t i = 0; i < n; i++) {
         h[i] = key_hash(pts[i].key);
-        __builtin_prefetch(&in->cache[h[i] & (in->cache_cap - 1)]);
+        cache_prefetch(&in->keys, h[i]);
     }
     for (size_t i = 0; i < n; i++) {
         uint64_t id;
@@ -186,6 +239,38 @@ int ingest_put(Ingest *in, Slice key, int64_t ts_ns, double value)
     int rc;
     ingest_put_many(in, &p, 1, &rc);
     return rc;
+}
+
+void ingest_put_many_named(Ingest *in, const IngestPoint *pts, size_t n, IngestKeyFn key_fn,
+                           void *ctx, int *rcs)
+{
+    uint64_t h[INGEST_MANY_MAX];
+    TS_ASSERT(n <= INGEST_MANY_MAX && in->cur && in->cur->cap - in->cur->n >= n);
+    bool ro = engine_read_only(in->e);
+    for (size_t i = 0; i < n; i++) {
+        h[i] = key_hash(pts[i].key);
+        cache_prefetch(&in->aliases, h[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id;
+        if (ro) {
+            rcs[i] = TS_ERR_READONLY;
+            continue;
+        }
+        if (!cache_find(&in->aliases, pts[i].key, h[i], &id)) {
+            buf_clear(&in->key_scratch);
+            rcs[i] = key_fn(ctx, pts[i].key, &in->key_scratch);
+            if (rcs[i] != TS_OK)
+                continue;
+            Slice key = slice_make(in->key_scratch.p, in->key_scratch.n);
+            rcs[i] = resolve(in, key, key_hash(key), &id);
+            if (rcs[i] != TS_OK)
+                continue;
+            alias_insert(in, h[i], id, pts[i].key);
+        }
+        rcs[i] = TS_OK;
+        batch_add(in, id, pts[i].ts_ns, pts[i].value);
+    }
 }
 
 void ingest_flush(Ingest *in)

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/slice.h"
 #include "index/series_index.h"
 #include "storage/engine.h"
@@ -36,6 +37,10 @@ int ingest_put(Ingest *in, Slice key, int64_t ts_ns, double value);
  * ingest_put): TS_OK, TS_ERR_LIMIT past storage.max_series, TS_ERR_PROTO for a malformed key.
  */
 int ingest_resolve(Ingest *in, Slice key, uint64_t *id);
+
+/* Builds the canonical key of a name as a protocol sends it (appends to 'key'); a non-OK
+ * status refuses the point (and is what ingest_put_many_named reports for it). */
+typedef int (*IngestKeyFn)(void *ctx, Slice name, Buf *key);
 
 /* True if a point could be queued now without TS_ERR_AGAIN. */
 int ingest_ready(Ingest *in);
@@ -63,6 +68,15 @@ bool ingest_reserve(Ingest *in, uint32_t n);
  * (never TS_ERR_AGAIN).
  */
 void ingest_put_many(Ingest *in, const IngestPoint *pts, size_t n, int *rcs);
+
+/*
+ * Like ingest_put_many, but pts[i].key is the series name exactly as the protocol sent it. A
+ * per-thread cache maps names seen before straight to their series (skipping key building and
+ * validation); for a new name key_fn(ctx, name, key) builds the canonical key first. The cache
+ * copies names into a capped arena and starts over when it is full.
+ */
+void ingest_put_many_named(Ingest *in, const IngestPoint *pts, size_t n, IngestKeyFn key_fn,
+                           void *ctx, int *rcs);
 
 /* Submit the partly filled batch, if any (end of a read event, periodic tick, shutdown). */
 void ingest_flush(Ingest *in);

@@ -20,9 +20,9 @@ static bool blank(const uint8_t *p, size_t n)
     return true;
 }
 
-/* Points parsed but not yet handed to ingest; their keys live in p->key. */
+/* Points parsed but not yet handed to ingest. */
 typedef struct Pending {
-    size_t key_off, key_len; /* the canonical key in p->key */
+    Slice name; /* the series name as sent (borrowed from the receive buffer) */
     int64_t ts_ns;
     double value;
     const uint8_t *line; /* for log lines about rejected points */
@@ -31,17 +31,28 @@ typedef struct Pending {
 
 #define PROTO_CHUNK 32
 
-/* Hand the pending points to ingest (room was reserved); count and log the outcome. */
+int proto_graphite_key(void *ctx, Slice name, Buf *key)
+{
+    ProtoCtx *p = ctx;
+    TsError err = {0};
+    if (graphite_name_to_key(name, (size_t)p->cfg->net.max_tags,
+                             (size_t)p->cfg->net.max_name_bytes, key, &err) == TS_OK)
+        return TS_OK;
+    proto_log_bad(p, "invalid series name", name.p, name.n, err.msg);
+    return TS_ERR_PROTO;
+}
+
+/* Hand the pending points to ingest (room was reserved); count the outcome. */
 static void flush_pending(ProtoCtx *p, Pending *pend, size_t np, uint64_t *accepted)
 {
     IngestPoint pts[PROTO_CHUNK] = {0};
     int rcs[PROTO_CHUNK];
     for (size_t i = 0; i < np; i++) {
-        pts[i].key = slice_make(p->key.p + pend[i].key_off, pend[i].key_len);
+        pts[i].key = pend[i].name;
         pts[i].ts_ns = pend[i].ts_ns;
         pts[i].value = pend[i].value;
     }
-    ingest_put_many(p->in, pts, np, rcs);
+    ingest_put_many_named(p->in, pts, np, proto_graphite_key, p, rcs);
     for (size_t i = 0; i < np; i++) {
         if (rcs[i] == TS_OK) {
             (*accepted)++;
@@ -49,7 +60,6 @@ static void flush_pending(ProtoCtx *p, Pending *pend, size_t np, uint64_t *accep
         }
         proto_count_rejection(p, rcs[i], slice_make(pend[i].line, pend[i].line_len));
     }
-    buf_clear(&p->key);
 }
 
 ProtoResult proto_graphite_lines(ProtoCtx *p, const uint8_t *buf, size_t n, bool final,
@@ -63,7 +73,6 @@ ProtoResult proto_graphite_lines(ProtoCtx *p, const uint8_t *buf, size_t n, bool
     Pending pend[PROTO_CHUNK];
     size_t np = 0;
     size_t pos = 0;
-    buf_clear(&p->key);
     while (pos < n) {
         const uint8_t *nl = memchr(buf + pos, '\n', n - pos);
         size_t end = nl ? (size_t)(nl - buf) : n;
@@ -105,14 +114,7 @@ ProtoResult proto_graphite_lines(ProtoCtx *p, const uint8_t *buf, size_t n, bool
             nan++;
             continue;
         }
-        size_t key_off = p->key.n;
-        if (graphite_name_to_key(gl.name, (size_t)p->cfg->net.max_tags,
-                                 (size_t)p->cfg->net.max_name_bytes, &p->key, &err) != TS_OK) {
-            proto_count_rejection(p, TS_ERR_PROTO, slice_make(line, len));
-            proto_log_bad(p, "invalid series name", line, len, err.msg);
-            continue;
-        }
-        pend[np++] = (Pending){key_off, p->key.n - key_off, gl.ts_ns, gl.value, line, len};
+        pend[np++] = (Pending){gl.name, gl.ts_ns, gl.value, line, len};
         if (np == PROTO_CHUNK) {
             flush_pending(p, pend, np, &accepted);
             np = 0;

@@ -11,7 +11,6 @@
 #include "core/endian.h"
 #include "core/time.h"
 #include "net/handlers.h"
-#include "proto/graphite_line.h"
 #include "proto/pickle.h"
 
 #include <math.h>
@@ -27,7 +26,6 @@ typedef struct PickleSink {
 static int on_point(void *ctx, Slice name, double ts_s, double value)
 {
     PickleSink *k = ctx;
-    ProtoCtx *p = k->p;
     k->received++;
     if (isnan(value)) {
         k->nan++;
@@ -40,15 +38,10 @@ static int on_point(void *ctx, Slice name, double ts_s, double value)
     }
     int64_t ts = (int64_t)ts_s;
     int64_t ts_ns = ts == -1 ? k->now_ns - k->now_ns % TS_NS_PER_SEC : ts * TS_NS_PER_SEC;
-    TsError err = {0};
-    buf_clear(&p->key);
-    if (graphite_name_to_key(name, (size_t)p->cfg->net.max_tags, (size_t)p->cfg->net.max_name_bytes,
-                             &p->key, &err) != TS_OK) {
-        proto_count_rejection(p, TS_ERR_PROTO, name);
-        proto_log_bad(p, "invalid series name in pickle", name.p, name.n, err.msg);
-        return TS_OK;
-    }
-    pending_push(&k->c->pending, slice_make(p->key.p, p->key.n), ts_ns, value);
+    /* The name as sent: ingest maps names it has seen to their series directly and builds
+     * (and validates) the canonical key only for new ones. */
+    k->c->pending.key_fn = proto_graphite_key;
+    pending_push(&k->c->pending, name, ts_ns, value);
     return TS_OK;
 }
 

@@ -106,7 +106,10 @@ bool pending_drain(ProtoCtx *p, PendingPoints *q)
             pts[i].ts_ns = pp->ts_ns;
             pts[i].value = pp->value;
         }
-        ingest_put_many(p->in, pts, k, rcs);
+        if (q->key_fn)
+            ingest_put_many_named(p->in, pts, k, q->key_fn, p, rcs);
+        else
+            ingest_put_many(p->in, pts, k, rcs);
         for (size_t i = 0; i < k; i++) {
             if (rcs[i] == TS_OK)
                 accepted++;

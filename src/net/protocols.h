@@ -57,6 +57,7 @@ typedef struct PendingPoint {
  */
 typedef struct PendingPoints {
     Buf keys;          /* key bytes of pts[head..n) (and of drained ones until reset) */
+    IngestKeyFn key_fn; /* NULL: keys are canonical; else they are names as sent, built by it */
     PendingPoint *pts; /* owned array of cap */
     size_t n, cap;     /* in use / allocated */
     size_t head;       /* pts[head..n) still wait */
@@ -90,6 +91,10 @@ ProtoResult proto_handle(ProtoCtx *p, ProtoConn *c, const uint8_t *buf, size_t n
 /* Largest receive buffer a connection of 'listener' may need (a whole line, frame or message
  * plus read slack). */
 size_t proto_rx_cap(const Config *cfg, int listener);
+
+/* IngestKeyFn for Graphite names (plaintext, pickle): validate and canonicalise; a refusal is
+ * logged and reported as TS_ERR_PROTO (a bad name). ctx is the ProtoCtx. */
+int proto_graphite_key(void *ctx, Slice name, Buf *key);
 
 /* Graphite plaintext lines (graphite.c). */
 ProtoResult proto_graphite_lines(ProtoCtx *p, const uint8_t *buf, size_t n, bool final,
