@@ -9,13 +9,10 @@
 #include "core/time.h"
 #include "query/akumuli.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <stddef.h>
 #include <unistd.h>
 
@@ -258,44 +255,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-static int open_listen_socket(const ConfListen *l, uint16_t *bound, TsError *err)
-{
-    char port[8];
-    snprintf(port, sizeof(port), "%u", l->port);
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    int g = getaddrinfo(l->host[0] ? l->host : NULL, port, &hints, &res);
-    if (g != 0)
-        return ts_error(err, TS_ERR_IO, 0, "http: cannot resolve %s: %s", l->host, gai_strerror(g));
-    int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd >= 0)
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 256) != 0) {
-        int e = errno;
-        freeaddrinfo(res);
-        if (fd >= 0)
-            close(fd);
-        return ts_error(err, TS_ERR_IO, 0, "http: cannot listen on %s:%u: %s", l->host, l->port,
-                        strerror(e));
-    }
-    freeaddrinfo(res);
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-        *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                : ((struct sockaddr_in *)&ss)->sin_port);
-    return fd;
-}
-
 int http_start(const HttpDeps *deps, HttpServer **out, TsError *err)
 {
     HttpServer *h = ts_calloc(1, sizeof(*h));
     h->deps = *deps;
     const ConfListen *l = &deps->cfg->http.listen;
-    int fd = open_listen_socket(l, &h->port, err);
+    int fd = net_listen_socket(l, false, false, &h->port, err);
     if (fd < 0) {
         ts_free(h);
         return TS_ERR_IO;

@@ -11,6 +11,7 @@
 #define CAIRN_NET_NET_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,6 +62,13 @@ int net_start(const Config *cfg, Engine *e, SeriesIndex *ix, NetServer **out, Ts
 void net_stop(NetServer *s);
 /* Free everything (after engine_close has returned every batch). NULL is a no-op. */
 void net_free(NetServer *s);
+/*
+ * A bound, non-blocking, close-on-exec socket for listener address 'l' (TCP: listening). 'shared'
+ * sets SO_REUSEPORT so several event loops can each bind one. *bound receives the port actually
+ * bound (useful with port 0). Returns the fd, or TS_ERR_IO with err->msg naming the address.
+ */
+int net_listen_socket(const ConfListen *l, bool udp, bool shared, uint16_t *bound, TsError *err);
+
 /* Listener counters, indexed by NET_GRAPHITE_TCP ...; borrowed, valid until net_free. */
 const NetListenerStats *net_stats(const NetServer *s);
 /* Port actually bound for a listener (0 if disabled), for logs and tests. */

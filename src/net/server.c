@@ -102,7 +102,7 @@ static const char *const listener_names[NET_LISTENERS] = {
 
 /* ---- sockets ------------------------------------------------------------------------------ */
 
-static int open_socket(const ConfListen *l, bool udp, uint16_t *bound, TsError *err)
+int net_listen_socket(const ConfListen *l, bool udp, bool shared, uint16_t *bound, TsError *err)
 {
     char port[8];
     snprintf(port, sizeof(port), "%u", l->port);
@@ -120,7 +120,8 @@ static int open_socket(const ConfListen *l, bool udp, uint16_t *bound, TsError *
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (shared)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (udp) {
         int rcv = 8 << 20;
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
@@ -559,7 +560,7 @@ int net_start(const Config *cfg, Engine *e, SeriesIndex *ix, NetServer **out, Ts
             if (i > 0 && s->ports[k])
                 bind_to.port = s->ports[k]; /* port 0: every worker shares the first one's port */
             uint16_t port = 0;
-            int fd = open_socket(&bind_to, listener_is_udp(k), &port, err);
+            int fd = net_listen_socket(&bind_to, listener_is_udp(k), true, &port, err);
             if (fd < 0) {
                 rc = TS_ERR_IO;
                 break;
