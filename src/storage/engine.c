@@ -102,6 +102,7 @@ static void batch_pool_put(PointBatch *b)
     pthread_mutex_lock(&p->mu);
     bool was_empty = p->free_list == NULL;
     b->n = 0;
+    b->on_durable = NULL;
     b->next = p->free_list;
     p->free_list = b;
     pthread_mutex_unlock(&p->mu);
@@ -284,6 +285,13 @@ static void seglist_unref(SegList *l)
 
 /* ---- engine ------------------------------------------------------------------------------- */
 
+/* A stored batch's on_durable callback, kept until the WAL bytes written before it are synced. */
+typedef struct DurableWait {
+    void (*fn)(void *arg, uint64_t token, bool ok);
+    void *arg;
+    uint64_t token;
+} DurableWait;
+
 struct Engine {
     EngineOptions opt;
     char *dir; /* owned copies of paths */
@@ -298,6 +306,8 @@ struct Engine {
     bool stopping;
     uint64_t flush_req;  /* flush requests made */
     uint64_t flush_done; /* flush requests satisfied (guarded by state_mu) */
+    uint64_t sync_req;   /* engine_sync requests made */
+    uint64_t sync_done;  /* engine_sync requests satisfied (guarded by state_mu) */
 
     pthread_rwlock_t mem_rw;  /* guards the contents of 'active' */
     pthread_mutex_t state_mu; /* guards active/frozen/segs pointers, flusher state */
@@ -313,6 +323,8 @@ struct Engine {
     uint64_t persisted_upto; /* ids below this are in series.dat (flusher) */
     int64_t last_sync_ns;
     bool dirty; /* WAL bytes not yet fsynced */
+    DurableWait *waits; /* storage thread: on_durable callbacks waiting for an fsync */
+    size_t n_waits, cap_waits;
 
     pthread_t storage_thr, flusher_thr;
     Buf rec;          /* storage thread: WAL record scratch */
@@ -660,9 +672,34 @@ static void freeze_active(Engine *e)
     pthread_mutex_unlock(&e->state_mu);
 }
 
+/* Keep b's on_durable callback until the next fsync (storage thread). */
+static void durable_wait_add(Engine *e, const PointBatch *b)
+{
+    if (!b->on_durable)
+        return;
+    if (e->n_waits == e->cap_waits) {
+        e->cap_waits = e->cap_waits ? 2 * e->cap_waits : 16;
+        e->waits = ts_realloc(e->waits, e->cap_waits * sizeof(*e->waits));
+    }
+    e->waits[e->n_waits++] = (DurableWait){b->on_durable, b->durable_arg, b->durable_token};
+}
+
+/* Run the waiting callbacks once nothing written is left unsynced, or as failed when the store
+ * is read-only (storage thread). */
+static void durable_waits_fire(Engine *e)
+{
+    bool failed = atomic_load(&e->read_only);
+    if (!failed && e->dirty)
+        return;
+    for (size_t i = 0; i < e->n_waits; i++)
+        e->waits[i].fn(e->waits[i].arg, e->waits[i].token, !failed);
+    e->n_waits = 0;
+}
+
 static void store_batches(Engine *e, PointBatch *list)
 {
     for (PointBatch *b = list; b; b = b->next) {
+        durable_wait_add(e, b);
         if (atomic_load(&e->read_only)) {
             atomic_fetch_add(&e->st_dropped_points, b->n);
             continue;
@@ -719,10 +756,10 @@ static void maybe_sync(Engine *e, bool force)
 static void *storage_main(void *arg)
 {
     Engine *e = arg;
-    uint64_t flush_seen = 0;
+    uint64_t flush_seen = 0, sync_seen = 0;
     for (;;) {
         pthread_mutex_lock(&e->q_mu);
-        if (!e->q_head && !e->stopping && e->flush_req == flush_seen) {
+        if (!e->q_head && !e->stopping && e->flush_req == flush_seen && e->sync_req == sync_seen) {
             int64_t wait_ns = 100 * TS_NS_PER_MS;
             if (e->dirty && e->opt.sync_interval_ns > 0) {
                 int64_t left = e->opt.sync_interval_ns - (ts_mono_ns() - e->last_sync_ns);
@@ -740,15 +777,24 @@ static void *storage_main(void *arg)
         e->q_head = e->q_tail = NULL;
         bool stopping = e->stopping;
         uint64_t flush_req = e->flush_req;
+        uint64_t sync_req = e->sync_req;
         pthread_mutex_unlock(&e->q_mu);
 
         if (list)
             store_batches(e, list);
-        maybe_sync(e, e->opt.sync_interval_ns == 0);
+        maybe_sync(e, e->opt.sync_interval_ns == 0 || sync_req != sync_seen);
         while (list) {
             PointBatch *next = list->next;
             batch_pool_put(list);
             list = next;
+        }
+        durable_waits_fire(e);
+        if (sync_req != sync_seen) {
+            sync_seen = sync_req;
+            pthread_mutex_lock(&e->state_mu);
+            e->sync_done = sync_seen;
+            pthread_cond_broadcast(&e->state_cond);
+            pthread_mutex_unlock(&e->state_mu);
         }
 
         Memtable *a = e->active;
@@ -782,6 +828,14 @@ static void *storage_main(void *arg)
         }
     }
     maybe_sync(e, true);
+    durable_waits_fire(e);
+    pthread_mutex_lock(&e->q_mu);
+    uint64_t sync_req = e->sync_req;
+    pthread_mutex_unlock(&e->q_mu);
+    pthread_mutex_lock(&e->state_mu);
+    e->sync_done = sync_req;
+    pthread_cond_broadcast(&e->state_cond);
+    pthread_mutex_unlock(&e->state_mu);
     block_thread_release();
     return NULL;
 }
@@ -797,6 +851,21 @@ void engine_submit(Engine *e, PointBatch *b)
     e->q_tail = b;
     pthread_cond_signal(&e->q_cond);
     pthread_mutex_unlock(&e->q_mu);
+}
+
+int engine_sync(Engine *e, bool wait)
+{
+    pthread_mutex_lock(&e->q_mu);
+    uint64_t want = ++e->sync_req;
+    pthread_cond_signal(&e->q_cond);
+    pthread_mutex_unlock(&e->q_mu);
+    if (wait) {
+        pthread_mutex_lock(&e->state_mu);
+        while (e->sync_done < want)
+            pthread_cond_wait(&e->state_cond, &e->state_mu);
+        pthread_mutex_unlock(&e->state_mu);
+    }
+    return atomic_load(&e->read_only) ? TS_ERR_READONLY : TS_OK;
 }
 
 int engine_flush(Engine *e)
@@ -1270,6 +1339,7 @@ static void engine_free(Engine *e)
     ts_free(e->wal_dir);
     ts_free(e->seg_dir);
     ts_free(e->series_path);
+    ts_free(e->waits);
     ts_free(e);
 }
 

@@ -49,6 +49,15 @@ typedef struct PointBatch {
     int64_t *ts_ns;          /* timestamps */
     double *values;          /* values */
     struct PointBatch *next; /* queue / free-list link */
+    /*
+     * Optional (NULL when taken from the pool): called on the storage thread once the points of
+     * this batch, and of every batch submitted before it, are durable (their WAL bytes fsynced;
+     * ok = true) or never will be (the store latched read-only; ok = false). It runs after the
+     * batch went back to its pool; it must be quick and must not call the engine.
+     */
+    void (*on_durable)(void *arg, uint64_t token, bool ok);
+    void *durable_arg;
+    uint64_t durable_token;
 } PointBatch;
 
 typedef struct EngineOptions {
@@ -108,6 +117,13 @@ PointBatch *batch_pool_get(BatchPool *p);
  * Never blocks. The batch's series ids must come from the engine's index.
  */
 void engine_submit(Engine *e, PointBatch *b);
+
+/*
+ * Ask the storage thread to fsync the WAL now rather than at the next sync_interval, so that the
+ * on_durable callbacks of batches submitted before the call run soon. With 'wait', return only
+ * once that fsync is done (or failed: TS_ERR_READONLY). Thread-safe; not after engine_close.
+ */
+int engine_sync(Engine *e, bool wait);
 
 /* Counters snapshot. */
 void engine_stats(Engine *e, EngineStats *out);

@@ -19,6 +19,7 @@
 #include "storage/wal.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 
 #include <dirent.h>
 #include <stdio.h>
@@ -359,6 +360,91 @@ static void test_fsync_error_latches_read_only(void **state)
     assert_int_equal(engine_flush(f->e), TS_ERR_READONLY);
 }
 
+/* What on_durable reported, written on the storage thread. */
+typedef struct DurableLog {
+    _Atomic uint64_t last_token; /* token of the newest callback */
+    _Atomic int calls, failed;
+} DurableLog;
+
+static void on_durable(void *arg, uint64_t token, bool ok)
+{
+    DurableLog *d = arg;
+    atomic_store(&d->last_token, token);
+    atomic_fetch_add(&d->calls, 1);
+    if (!ok)
+        atomic_fetch_add(&d->failed, 1);
+}
+
+/* Submit one point carrying an on_durable callback with 'token'; wait until it is stored. */
+static void put_durable(Fixture *f, const char *key, int64_t ts, DurableLog *d, uint64_t token)
+{
+    PointBatch *b = f->held ? f->held : wait_batch(f);
+    uint64_t id;
+    bool created;
+    assert_int_equal(series_index_intern(f->ix, slice_cstr(key), &id, &created), TS_OK);
+    b->ids[0] = id;
+    b->ts_ns[0] = ts;
+    b->values[0] = 1;
+    b->n = 1;
+    b->on_durable = on_durable;
+    b->durable_arg = d;
+    b->durable_token = token;
+    engine_submit(f->e, b);
+    f->held = wait_batch(f);
+    assert_null(f->held->on_durable); /* the pool hands batches out clean */
+}
+
+static int counting_fdatasync(void *ctx, int fd)
+{
+    (*(int *)ctx)++;
+    return fdatasync(fd);
+}
+
+/* on_durable runs only after the fsync covering the batch: not at the next store with a long
+ * sync_interval, but at engine_sync; and as failed once the store is read-only. */
+static void test_durable_callback_after_fsync(void **state)
+{
+    Fixture *f = *state;
+    f->opt.sync_interval_ns = 3600 * TS_NS_PER_SEC;
+    fx_open(f);
+    int syncs = 0;
+    WalIo io = {.ctx = &syncs, .fdatasync = counting_fdatasync};
+    engine_test_set_wal_io(f->e, &io);
+    DurableLog d = {0};
+    put_durable(f, "dur", 1, &d, 7);
+    put_durable(f, "dur", 2, &d, 8);
+    usleep(200 * 1000); /* the storage thread loops every 100 ms; no fsync is due for an hour */
+    assert_int_equal(atomic_load(&d.calls), 0);
+    assert_int_equal(syncs, 0);
+    assert_int_equal(engine_sync(f->e, true), TS_OK);
+    assert_int_equal(syncs, 1);
+    assert_int_equal(atomic_load(&d.calls), 2);
+    assert_int_equal(atomic_load(&d.failed), 0);
+    assert_int_equal(atomic_load(&d.last_token), 8); /* in submission order */
+
+    /* An empty batch with a callback is a marker: durable once everything before it is. */
+    put_durable(f, "dur", 3, &d, 9);
+    PointBatch *b = f->held;
+    f->held = NULL;
+    b->on_durable = on_durable;
+    b->durable_arg = &d;
+    b->durable_token = 10;
+    engine_submit(f->e, b);
+    f->held = wait_batch(f);
+    assert_int_equal(engine_sync(f->e, true), TS_OK);
+    assert_int_equal(atomic_load(&d.calls), 4);
+    assert_int_equal(atomic_load(&d.last_token), 10);
+
+    /* After an fsync failure the callbacks say the points will never be durable. */
+    WalIo bad = {.ctx = &syncs, .fdatasync = failing_fdatasync};
+    engine_test_set_wal_io(f->e, &bad);
+    put_durable(f, "dur", 4, &d, 11);
+    assert_int_equal(engine_sync(f->e, true), TS_ERR_READONLY);
+    assert_int_equal(atomic_load(&d.calls), 5);
+    assert_int_equal(atomic_load(&d.failed), 1);
+    assert_int_equal(atomic_load(&d.last_token), 11);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -369,6 +455,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention_drops_old_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_and_query_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_error_latches_read_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_durable_callback_after_fsync, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
