@@ -281,6 +281,19 @@ void ingest_flush(Ingest *in)
     }
 }
 
+bool ingest_flush_durable(Ingest *in, void (*fn)(void *arg, uint64_t token, bool ok), void *arg,
+                          uint64_t token)
+{
+    if (!ingest_ready(in))
+        return false;
+    in->cur->on_durable = fn;
+    in->cur->durable_arg = arg;
+    in->cur->durable_token = token;
+    engine_submit(in->e, in->cur);
+    in->cur = NULL;
+    return true;
+}
+
 int ingest_wake_fd(Ingest *in)
 {
     return in->wake_fd;

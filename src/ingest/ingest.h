@@ -81,6 +81,15 @@ void ingest_put_many_named(Ingest *in, const IngestPoint *pts, size_t n, IngestK
 /* Submit the partly filled batch, if any (end of a read event, periodic tick, shutdown). */
 void ingest_flush(Ingest *in);
 
+/*
+ * Submit the current batch (an empty one if nothing is queued) carrying an on_durable callback
+ * (see PointBatch in storage/engine.h): fn(arg, token, ok) runs on the storage thread once every
+ * point this Ingest queued so far is durable, or never will be. Returns false, submitting
+ * nothing, when no batch is free (retry after ingest_wake_fd).
+ */
+bool ingest_flush_durable(Ingest *in, void (*fn)(void *arg, uint64_t token, bool ok), void *arg,
+                          uint64_t token);
+
 /* eventfd that becomes readable when a batch returns to an exhausted pool; drain it with
  * ingest_drain_wake before resuming. */
 int ingest_wake_fd(Ingest *in);
