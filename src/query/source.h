@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/slice.h"
 #include "core/status.h"
 
@@ -34,6 +35,26 @@ void point_vec_deinit(PointVec *v);
 void point_vec_clear(PointVec *v);
 void point_vec_push(PointVec *v, int64_t ts_ns, double value);
 
+/*
+ * A growable list of events (Akumuli event series: a timestamp and a text each). The text of
+ * event i is text.p[off[i] .. off[i] + len[i]). Order is whatever the producer appended.
+ */
+typedef struct EventVec {
+    int64_t *ts_ns; /* owned */
+    uint32_t *off;  /* owned */
+    uint32_t *len;  /* owned */
+    size_t n, cap;  /* events in use / allocated */
+    Buf text;       /* the texts back to back */
+} EventVec;
+
+void event_vec_init(EventVec *v);
+void event_vec_deinit(EventVec *v);
+void event_vec_clear(EventVec *v);
+/* Append one event (text copied; at most UINT32_MAX bytes of text in all). */
+void event_vec_push(EventVec *v, int64_t ts_ns, Slice text);
+/* The text of event i (borrowed; valid until the next push, clear or deinit). */
+Slice event_vec_text(const EventVec *v, size_t i);
+
 typedef struct QuerySource {
     void *ctx;
     /*
@@ -50,6 +71,11 @@ typedef struct QuerySource {
      * has read more than the configured query.max_points in total.
      */
     int (*read)(void *ctx, uint64_t id, int64_t from_ns, int64_t to_ns, PointVec *out);
+    /*
+     * Like read, for an event series: append its events with from_ns <= ts < to_ns to 'out',
+     * ascending by time, one per timestamp (the last written wins). Counts against the same cap.
+     */
+    int (*read_events)(void *ctx, uint64_t id, int64_t from_ns, int64_t to_ns, EventVec *out);
 } QuerySource;
 
 #endif
