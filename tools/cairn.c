@@ -2,7 +2,8 @@
  * cairn: the command-line client and offline tool.
  *
  *   cairn check DIR     verify every checksum and invariant of a data directory
- *   cairn dump DIR      print every series and point ("<key> <ts_ns> <value>")
+ *   cairn dump DIR      print every series and point ("<key> <ts_ns> <value>"; for an event
+ *                       series "<key> <ts_ns> <text>")
  *
  * check and dump never modify DIR: they copy series.dat and the WAL into a temporary directory,
  * link the segment files beside them, and run the storage engine's recovery there offline, so a
@@ -173,19 +174,32 @@ static int cmd_dump(const char *dir)
     engine_query_source(e, &q, &src);
     PointVec pts;
     point_vec_init(&pts);
+    EventVec evs;
+    event_vec_init(&evs);
     uint64_t next = series_index_next_id(ix);
     for (uint64_t id = SERIES_ID_FIRST; id < next; id++) {
         Slice key;
         if (series_index_key(ix, id, &key) != TS_OK)
             continue;
-        point_vec_clear(&pts);
         q.points_read = 0;
+        if (key.n && key.p[0] == '!') {
+            event_vec_clear(&evs);
+            src.read_events(src.ctx, id, INT64_MIN, INT64_MAX, &evs);
+            for (size_t i = 0; i < evs.n; i++) {
+                Slice t = event_vec_text(&evs, i);
+                printf("%.*s %" PRId64 " %.*s\n", (int)key.n, (const char *)key.p, evs.ts_ns[i],
+                       (int)t.n, (const char *)t.p);
+            }
+            continue;
+        }
+        point_vec_clear(&pts);
         src.read(src.ctx, id, INT64_MIN, INT64_MAX, &pts);
         for (size_t i = 0; i < pts.n; i++)
             printf("%.*s %" PRId64 " %.17g\n", (int)key.n, (const char *)key.p, pts.ts_ns[i],
                    pts.values[i]);
     }
     point_vec_deinit(&pts);
+    event_vec_deinit(&evs);
     engine_close(e);
     series_index_free(ix);
     remove_tree(tmp);

@@ -15,6 +15,7 @@
  */
 #include "storage/engine.h"
 #include "storage/block.h"
+#include "storage/event_block.h"
 #include "storage/segment.h"
 #include "storage/wal.h"
 #include "core/alloc.h"
@@ -63,6 +64,7 @@ BatchPool *batch_pool_new(uint32_t count, uint32_t cap, int wake_fd)
         b->ids = ts_malloc(cap * sizeof(uint64_t));
         b->ts_ns = ts_malloc(cap * sizeof(int64_t));
         b->values = ts_malloc(cap * sizeof(double));
+        event_vec_init(&b->events);
         b->next = p->free_list;
         p->free_list = b;
     }
@@ -77,6 +79,8 @@ void batch_pool_free(BatchPool *p)
         ts_free(p->all[i].ids);
         ts_free(p->all[i].ts_ns);
         ts_free(p->all[i].values);
+        event_vec_deinit(&p->all[i].events);
+        ts_free(p->all[i].event_ids);
     }
     ts_free(p->all);
     pthread_mutex_destroy(&p->mu);
@@ -102,6 +106,7 @@ static void batch_pool_put(PointBatch *b)
     pthread_mutex_lock(&p->mu);
     bool was_empty = p->free_list == NULL;
     b->n = 0;
+    event_vec_clear(&b->events);
     b->on_durable = NULL;
     b->next = p->free_list;
     p->free_list = b;
@@ -111,6 +116,21 @@ static void batch_pool_put(PointBatch *b)
         ssize_t r = write(p->wake_fd, &one, sizeof(one));
         (void)r;
     }
+}
+
+void batch_add_event(PointBatch *b, uint64_t id, int64_t ts_ns, Slice text)
+{
+    size_t cap = b->events.cap;
+    event_vec_push(&b->events, ts_ns, text);
+    if (b->events.cap != cap || !b->event_ids)
+        b->event_ids = ts_realloc(b->event_ids, b->events.cap * sizeof(uint64_t));
+    b->event_ids[b->events.n - 1] = id;
+}
+
+bool batch_events_room(const PointBatch *b, size_t text_bytes)
+{
+    return b->events.n < BATCH_EVENTS_MAX &&
+           (b->events.n == 0 || b->events.text.n + text_bytes <= BATCH_EVENT_TEXT_MAX);
 }
 
 /* ---- memtable ----------------------------------------------------------------------------- */
@@ -140,6 +160,8 @@ typedef struct Memtable {
     atomic_int refs;      /* owners: the engine slot (active/frozen) plus readers */
     MemSeries **series;   /* index id - SERIES_ID_FIRST; NULL = no data */
     size_t n_slots;       /* length of series[] */
+    EventVec **events;    /* event series, same indexing: events in arrival order */
+    size_t n_ev_slots;    /* length of events[] */
     uint64_t bytes;       /* approximate memory held */
     uint64_t points;      /* points applied */
     uint64_t wal_seq_end; /* once frozen: WAL files with seq <= this are covered */
@@ -171,6 +193,13 @@ static void memtable_unref(Memtable *m)
         ts_free(s);
     }
     ts_free(m->series);
+    for (size_t i = 0; i < m->n_ev_slots; i++) {
+        if (m->events[i]) {
+            event_vec_deinit(m->events[i]);
+            ts_free(m->events[i]);
+        }
+    }
+    ts_free(m->events);
     ts_free(m);
 }
 
@@ -198,6 +227,42 @@ static MemSeries *memtable_series(Memtable *m, uint64_t id, bool create)
         m->bytes += sizeof(MemSeries);
     }
     return m->series[slot];
+}
+
+/* The event log of series 'id' in m; created when 'create' (else NULL if it has none). */
+static EventVec *memtable_events(Memtable *m, uint64_t id, bool create)
+{
+    if (id < SERIES_ID_FIRST)
+        return NULL;
+    size_t slot = (size_t)(id - SERIES_ID_FIRST);
+    if (slot >= m->n_ev_slots) {
+        if (!create)
+            return NULL;
+        size_t n = m->n_ev_slots ? m->n_ev_slots : 64;
+        while (n <= slot)
+            n *= 2;
+        m->events = ts_realloc(m->events, n * sizeof(EventVec *));
+        memset(m->events + m->n_ev_slots, 0, (n - m->n_ev_slots) * sizeof(EventVec *));
+        m->bytes += (n - m->n_ev_slots) * sizeof(EventVec *);
+        m->n_ev_slots = n;
+    }
+    if (!m->events[slot] && create) {
+        m->events[slot] = ts_malloc(sizeof(EventVec));
+        event_vec_init(m->events[slot]);
+        m->bytes += sizeof(EventVec);
+    }
+    return m->events[slot];
+}
+
+/* Apply one event: appended to its series' log (reads merge it, the last write wins). */
+static void memtable_apply_event(Memtable *m, uint64_t id, int64_t ts_ns, Slice text)
+{
+    EventVec *v = memtable_events(m, id, true);
+    if (!v)
+        return;
+    m->points++;
+    m->bytes += text.n + 2 * sizeof(uint32_t) + sizeof(int64_t);
+    event_vec_push(v, ts_ns, text);
 }
 
 /* Compress the head of 's' into a new sealed block. */
@@ -480,6 +545,8 @@ static long decode_block(DecodeBuf *d, Slice blk)
 static void gather_block(Gather *g, DecodeBuf *d, Slice blk, int64_t from, int64_t to,
                          uint32_t rank)
 {
+    if (event_block_is(blk))
+        return; /* an event series read as numbers: nothing */
     long n = decode_block(d, blk);
     for (long i = 0; i < n; i++)
         if (d->ts_ns[i] >= from && d->ts_ns[i] < to)
@@ -561,6 +628,121 @@ static void engine_read(Engine *e, uint64_t id, int64_t from, int64_t to, PointV
     decodebuf_free(&d);
 }
 
+/* Events gathered from several sources with a precedence rank, merged at the end. */
+typedef struct EventGather {
+    EventVec v;
+    uint32_t *rank; /* parallel to v; capacity v.cap */
+    EventVec blk;   /* scratch: one decoded block */
+} EventGather;
+
+static void evgather_init(EventGather *g)
+{
+    event_vec_init(&g->v);
+    event_vec_init(&g->blk);
+    g->rank = NULL;
+}
+
+static void evgather_free(EventGather *g)
+{
+    event_vec_deinit(&g->v);
+    event_vec_deinit(&g->blk);
+    ts_free(g->rank);
+}
+
+/* Add the events of 'src' with from <= ts < to at precedence 'rank' (later ones win ties). */
+static void evgather_add(EventGather *g, const EventVec *src, int64_t from, int64_t to,
+                         uint32_t rank)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        if (src->ts_ns[i] < from || src->ts_ns[i] >= to)
+            continue;
+        size_t cap = g->v.cap;
+        event_vec_push(&g->v, src->ts_ns[i], event_vec_text(src, i));
+        if (g->v.cap != cap || !g->rank)
+            g->rank = ts_realloc(g->rank, g->v.cap * sizeof(uint32_t));
+        g->rank[g->v.n - 1] = rank;
+    }
+}
+
+/* Add the event blocks of series 'id' in 'seg' that overlap [from, to). */
+static void evgather_segment(EventGather *g, const Segment *seg, uint64_t id, int64_t from,
+                             int64_t to, uint32_t rank)
+{
+    const SegmentEntry *first;
+    size_t k = segment_find(seg, id, &first);
+    for (size_t i = 0; i < k; i++) {
+        const SegmentEntry *en = &first[i];
+        Slice blk = segment_block(seg, en);
+        if (en->max_ts_ns < from || en->min_ts_ns >= to || !event_block_is(blk))
+            continue;
+        TsError err = {0};
+        event_vec_clear(&g->blk);
+        if (event_block_decode(blk, &g->blk, &err) != TS_OK) {
+            log_error("storage: corrupt event block skipped: %s", err.msg);
+            continue;
+        }
+        evgather_add(g, &g->blk, from, to, rank);
+    }
+}
+
+typedef struct EventItem {
+    int64_t ts;
+    uint32_t rank;
+    uint32_t idx;
+} EventItem;
+
+static int cmp_event_item(const void *a, const void *b)
+{
+    const EventItem *x = a, *y = b;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Append the merged events (ascending; per timestamp the highest rank, then the latest added,
+ * wins) to out. */
+static void evgather_finish(EventGather *g, EventVec *out)
+{
+    EventItem *items = ts_malloc((g->v.n ? g->v.n : 1) * sizeof(EventItem));
+    for (size_t i = 0; i < g->v.n; i++)
+        items[i] = (EventItem){g->v.ts_ns[i], g->rank[i], (uint32_t)i};
+    qsort(items, g->v.n, sizeof(EventItem), cmp_event_item);
+    for (size_t i = 0; i < g->v.n; i++) {
+        if (i + 1 < g->v.n && items[i + 1].ts == items[i].ts)
+            continue;
+        event_vec_push(out, items[i].ts, event_vec_text(&g->v, items[i].idx));
+    }
+    ts_free(items);
+}
+
+/* All events of series 'id' in [from, to), merged, appended to out. */
+static void engine_read_events(Engine *e, uint64_t id, int64_t from, int64_t to, EventVec *out)
+{
+    EventGather g;
+    evgather_init(&g);
+    Snapshot snap;
+    snapshot_take(e, &snap);
+    uint32_t rank = 0;
+    for (size_t i = 0; i < snap.segs->n; i++)
+        evgather_segment(&g, snap.segs->segs[i], id, from, to, rank++);
+    if (snap.frozen) {
+        const EventVec *v = memtable_events(snap.frozen, id, false);
+        if (v)
+            evgather_add(&g, v, from, to, rank);
+    }
+    rank++;
+    pthread_rwlock_rdlock(&e->mem_rw);
+    const EventVec *v = memtable_events(e->active, id, false);
+    if (v)
+        evgather_add(&g, v, from, to, rank);
+    pthread_rwlock_unlock(&e->mem_rw);
+    snapshot_release(&snap);
+    evgather_finish(&g, out);
+    evgather_free(&g);
+}
+
 /* ---- QuerySource -------------------------------------------------------------------------- */
 
 static int qs_find(void *ctx, Slice metric, const QueryTagFilter *f, size_t nf, uint64_t **ids,
@@ -595,6 +777,17 @@ static int qs_read(void *ctx, uint64_t id, int64_t from_ns, int64_t to_ns, Point
     return TS_OK;
 }
 
+static int qs_read_events(void *ctx, uint64_t id, int64_t from_ns, int64_t to_ns, EventVec *out)
+{
+    EngineQuery *q = ctx;
+    size_t before = out->n;
+    engine_read_events(q->e, id, from_ns, to_ns, out);
+    q->points_read += out->n - before;
+    if (q->e->opt.max_points_per_query && q->points_read > q->e->opt.max_points_per_query)
+        return TS_ERR_LIMIT;
+    return TS_OK;
+}
+
 void engine_query_source(Engine *e, EngineQuery *q, QuerySource *out)
 {
     q->e = e;
@@ -603,6 +796,7 @@ void engine_query_source(Engine *e, EngineQuery *q, QuerySource *out)
     out->find = qs_find;
     out->key = qs_key;
     out->read = qs_read;
+    out->read_events = qs_read_events;
 }
 
 /* ---- storage thread ----------------------------------------------------------------------- */
@@ -640,6 +834,23 @@ static int write_points_record(Engine *e, const PointBatch *b)
         prev = b->ts_ns[i];
     }
     return wal_append(e->wal, ENGINE_REC_POINTS, e->rec.p, e->rec.n);
+}
+
+static int write_events_record(Engine *e, const PointBatch *b)
+{
+    const EventVec *ev = &b->events;
+    buf_clear(&e->rec);
+    buf_put_varint(&e->rec, ev->n);
+    int64_t prev = 0;
+    for (size_t i = 0; i < ev->n; i++) {
+        Slice t = event_vec_text(ev, i);
+        buf_put_varint(&e->rec, b->event_ids[i]);
+        buf_put_varint(&e->rec, zigzag_enc((int64_t)((uint64_t)ev->ts_ns[i] - (uint64_t)prev)));
+        buf_put_varint(&e->rec, t.n);
+        buf_append(&e->rec, t.p, t.n);
+        prev = ev->ts_ns[i];
+    }
+    return wal_append(e->wal, ENGINE_REC_EVENTS, e->rec.p, e->rec.n);
 }
 
 /* Freeze the active memtable and rotate the WAL; the flusher takes it from there. */
@@ -700,16 +911,19 @@ static void store_batches(Engine *e, PointBatch *list)
 {
     for (PointBatch *b = list; b; b = b->next) {
         durable_wait_add(e, b);
+        uint32_t n_all = b->n + (uint32_t)b->events.n;
         if (atomic_load(&e->read_only)) {
-            atomic_fetch_add(&e->st_dropped_points, b->n);
+            atomic_fetch_add(&e->st_dropped_points, n_all);
             continue;
         }
         int rc = write_series_records(e);
         if (rc == TS_OK && b->n)
             rc = write_points_record(e, b);
+        if (rc == TS_OK && b->events.n)
+            rc = write_events_record(e, b);
         if (rc != TS_OK) {
             engine_latch_read_only(e, "WAL write");
-            atomic_fetch_add(&e->st_dropped_points, b->n);
+            atomic_fetch_add(&e->st_dropped_points, n_all);
             continue;
         }
         e->dirty = true;
@@ -731,8 +945,11 @@ static void store_batches(Engine *e, PointBatch *list)
             }
             memtable_apply(m, b->ids[i], b->ts_ns[i], b->values[i], &e->seal_scratch);
         }
+        for (size_t i = 0; i < b->events.n; i++)
+            memtable_apply_event(m, b->event_ids[i], b->events.ts_ns[i],
+                                 event_vec_text(&b->events, i));
         pthread_rwlock_unlock(&e->mem_rw);
-        atomic_fetch_add(&e->st_points, b->n);
+        atomic_fetch_add(&e->st_points, n_all);
     }
     atomic_store(&e->st_wal_bytes, wal_bytes_total(e->wal));
 }
@@ -900,6 +1117,46 @@ static int write_series_blocks(SegmentWriter *w, uint64_t id, const PointVec *pt
     return TS_OK;
 }
 
+/* Write the merged events of one series (ascending, unique) as event blocks. */
+static int write_event_blocks(SegmentWriter *w, uint64_t id, const EventVec *ev, Buf *blk,
+                              TsError *err)
+{
+    for (size_t off = 0; off < ev->n;) {
+        size_t k = event_block_span(ev, off);
+        buf_clear(blk);
+        event_block_build(ev, off, k, blk);
+        int rc = segment_writer_add(w, id, ev->ts_ns[off], ev->ts_ns[off + k - 1], (uint32_t)k,
+                                    slice_make(blk->p, blk->n), err);
+        if (rc != TS_OK)
+            return rc;
+        off += k;
+    }
+    return TS_OK;
+}
+
+/* Merge 'g' (dropping events older than 'cutoff_ns') and write it as series 'id'. */
+static int write_gathered_events(SegmentWriter *w, uint64_t id, EventGather *g, int64_t cutoff_ns,
+                                 EventVec *scratch, Buf *blk, TsError *err)
+{
+    event_vec_clear(scratch);
+    evgather_finish(g, scratch);
+    size_t k = 0;
+    while (k < scratch->n && scratch->ts_ns[k] < cutoff_ns)
+        k++;
+    if (k == scratch->n)
+        return TS_OK;
+    if (k > 0) { /* rare (retention): rebuild without the expired head */
+        EventVec kept;
+        event_vec_init(&kept);
+        for (size_t i = k; i < scratch->n; i++)
+            event_vec_push(&kept, scratch->ts_ns[i], event_vec_text(scratch, i));
+        int rc = write_event_blocks(w, id, &kept, blk, err);
+        event_vec_deinit(&kept);
+        return rc;
+    }
+    return write_event_blocks(w, id, scratch, blk, err);
+}
+
 /* Drop points older than the retention cutoff from a merged series (compaction only). */
 static void drop_expired(PointVec *pts, int64_t cutoff_ns)
 {
@@ -925,19 +1182,30 @@ static int flush_memtable(Engine *e, Memtable *m, uint64_t seq, TsError *err)
     buf_init(&blk);
     PointVec pts;
     point_vec_init(&pts);
+    EventVec evs;
+    event_vec_init(&evs);
     DecodeBuf d = {0};
-    for (size_t slot = 0; slot < m->n_slots && rc == TS_OK; slot++) {
-        const MemSeries *s = m->series[slot];
-        if (!s)
-            continue;
-        Gather g = {.sorted = true};
-        uint32_t rank = 0;
-        gather_memseries(&g, &d, s, INT64_MIN, INT64_MAX, &rank);
-        point_vec_clear(&pts);
-        gather_finish(&g, &pts);
-        gather_free(&g);
-        rc = write_series_blocks(w, SERIES_ID_FIRST + slot, &pts, &blk, err);
+    size_t n_slots = m->n_slots > m->n_ev_slots ? m->n_slots : m->n_ev_slots;
+    for (size_t slot = 0; slot < n_slots && rc == TS_OK; slot++) {
+        const MemSeries *s = slot < m->n_slots ? m->series[slot] : NULL;
+        const EventVec *ev = slot < m->n_ev_slots ? m->events[slot] : NULL;
+        if (s) {
+            Gather g = {.sorted = true};
+            uint32_t rank = 0;
+            gather_memseries(&g, &d, s, INT64_MIN, INT64_MAX, &rank);
+            point_vec_clear(&pts);
+            gather_finish(&g, &pts);
+            gather_free(&g);
+            rc = write_series_blocks(w, SERIES_ID_FIRST + slot, &pts, &blk, err);
+        } else if (ev) {
+            EventGather g;
+            evgather_init(&g);
+            evgather_add(&g, ev, INT64_MIN, INT64_MAX, 0);
+            rc = write_gathered_events(w, SERIES_ID_FIRST + slot, &g, INT64_MIN, &evs, &blk, err);
+            evgather_free(&g);
+        }
     }
+    event_vec_deinit(&evs);
     point_vec_deinit(&pts);
     buf_deinit(&blk);
     decodebuf_free(&d);
@@ -946,6 +1214,17 @@ static int flush_memtable(Engine *e, Memtable *m, uint64_t seq, TsError *err)
         return rc;
     }
     return segment_writer_finish(w, err);
+}
+
+/* True if the first block of series 'id' in any of segs[0..n) is an event block. */
+static bool segments_hold_events(Segment *const *segs, size_t n, uint64_t id)
+{
+    for (size_t i = 0; i < n; i++) {
+        const SegmentEntry *first;
+        if (segment_find(segs[i], id, &first) > 0)
+            return event_block_is(segment_block(segs[i], first));
+    }
+    return false;
 }
 
 /*
@@ -974,8 +1253,19 @@ static int compact(Engine *e, Segment *const *segs, size_t n, Segment **out, TsE
     buf_init(&blk);
     PointVec pts;
     point_vec_init(&pts);
+    EventVec evs;
+    event_vec_init(&evs);
     DecodeBuf d = {0};
     for (uint64_t id = SERIES_ID_FIRST; id <= max_id && rc == TS_OK; id++) {
+        if (segments_hold_events(segs, n, id)) {
+            EventGather eg;
+            evgather_init(&eg);
+            for (size_t i = 0; i < n; i++)
+                evgather_segment(&eg, segs[i], id, INT64_MIN, INT64_MAX, (uint32_t)i);
+            rc = write_gathered_events(w, id, &eg, cutoff, &evs, &blk, err);
+            evgather_free(&eg);
+            continue;
+        }
         Gather g = {.sorted = true};
         for (size_t i = 0; i < n; i++)
             gather_segment(&g, &d, segs[i], id, INT64_MIN, INT64_MAX, (uint32_t)i);
@@ -987,6 +1277,7 @@ static int compact(Engine *e, Segment *const *segs, size_t n, Segment **out, TsE
         drop_expired(&pts, cutoff);
         rc = write_series_blocks(w, id, &pts, &blk, err);
     }
+    event_vec_deinit(&evs);
     point_vec_deinit(&pts);
     buf_deinit(&blk);
     decodebuf_free(&d);
@@ -1206,6 +1497,44 @@ typedef struct ReplayCtx {
     uint64_t points, unknown;
 } ReplayCtx;
 
+/* Apply an ENGINE_REC_EVENTS record (see engine.h); a malformed tail is ignored. */
+static int replay_events(ReplayCtx *rc, const uint8_t *p, size_t n)
+{
+    Engine *e = rc->e;
+    uint64_t count;
+    size_t off = varint_get(p, n, &count);
+    if (!off)
+        return TS_OK;
+    int64_t prev = 0;
+    uint64_t next_id = series_index_next_id(e->ix);
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t id, zz, len;
+        size_t k = varint_get(p + off, n - off, &id);
+        if (!k)
+            break;
+        off += k;
+        k = varint_get(p + off, n - off, &zz);
+        if (!k)
+            break;
+        off += k;
+        k = varint_get(p + off, n - off, &len);
+        if (!k || len > n - off - k)
+            break;
+        off += k;
+        int64_t ts = (int64_t)((uint64_t)prev + (uint64_t)zigzag_dec(zz));
+        prev = ts;
+        Slice text = slice_make(p + off, (size_t)len);
+        off += (size_t)len;
+        if (id < SERIES_ID_FIRST || id >= next_id || len > EVENT_TEXT_MAX) {
+            rc->unknown++;
+            continue;
+        }
+        memtable_apply_event(e->active, id, ts, text);
+        rc->points++;
+    }
+    return TS_OK;
+}
+
 static int replay_record(void *ctx, uint64_t seq, uint8_t type, const uint8_t *p, size_t n)
 {
     ReplayCtx *rc = ctx;
@@ -1218,6 +1547,8 @@ static int replay_record(void *ctx, uint64_t seq, uint8_t type, const uint8_t *p
             log_warn("recovery: conflicting series record for id %" PRIu64 " ignored", id);
         return TS_OK;
     }
+    if (type == ENGINE_REC_EVENTS)
+        return replay_events(rc, p, n);
     if (type != ENGINE_REC_POINTS)
         return TS_OK;
     uint64_t count;
@@ -1501,6 +1832,8 @@ int engine_check(Engine *e, Buf *report, uint64_t *problems)
 {
     uint64_t bad = e->bad_segments, blocks = 0, points = 0;
     DecodeBuf d = {0};
+    EventVec ev;
+    event_vec_init(&ev);
     if (bad)
         buf_printf(report, "%" PRIu64 " segment file(s) unreadable (see the log above)\n", bad);
     uint64_t next_id = series_index_next_id(e->ix);
@@ -1532,15 +1865,26 @@ int engine_check(Engine *e, Buf *report, uint64_t *problems)
                            seq, k, x->series_id);
                 bad++;
             }
-            long n = decode_block(&d, segment_block(seg, x));
+            Slice blk = segment_block(seg, x);
+            long n;
+            const int64_t *ts;
+            if (event_block_is(blk)) {
+                TsError berr = {0};
+                event_vec_clear(&ev);
+                n = event_block_decode(blk, &ev, &berr) == TS_OK ? (long)ev.n : -1;
+                ts = ev.ts_ns;
+            } else {
+                n = decode_block(&d, blk);
+                ts = d.ts_ns;
+            }
             if (n < 0) {
                 buf_printf(report, "segment %016" PRIx64 " entry %zu: corrupt block\n", seq, k);
                 bad++;
                 continue;
             }
             points += (uint64_t)n;
-            if ((uint32_t)n != x->n_points || n == 0 || d.ts_ns[0] != x->min_ts_ns ||
-                d.ts_ns[n - 1] != x->max_ts_ns) {
+            if ((uint32_t)n != x->n_points || n == 0 || ts[0] != x->min_ts_ns ||
+                ts[n - 1] != x->max_ts_ns) {
                 buf_printf(report,
                            "segment %016" PRIx64 " entry %zu: index entry does not match "
                            "its block\n",
@@ -1548,7 +1892,7 @@ int engine_check(Engine *e, Buf *report, uint64_t *problems)
                 bad++;
             }
             for (long j = 1; j < n; j++) {
-                if (d.ts_ns[j] <= d.ts_ns[j - 1]) {
+                if (ts[j] <= ts[j - 1]) {
                     buf_printf(report,
                                "segment %016" PRIx64 " entry %zu: timestamps not strictly "
                                "ascending\n",
@@ -1560,6 +1904,7 @@ int engine_check(Engine *e, Buf *report, uint64_t *problems)
         }
     }
     decodebuf_free(&d);
+    event_vec_deinit(&ev);
     buf_printf(report,
                "checked %zu segments, %" PRIu64 " blocks, %" PRIu64 " points in segments, %" PRIu64
                " points in the WAL (%" PRIu64 " torn bytes cut from its copy), %" PRIu64

@@ -20,6 +20,13 @@
  *   ENGINE_REC_POINTS (2): [varint count] then count times
  *                          [varint id][varint zigzag(ts_ns - previous ts_ns, starting at 0)]
  *                          [u64 value bits]
+ *   ENGINE_REC_EVENTS (3): [varint count] then count times
+ *                          [varint id][varint zigzag(ts_ns - previous ts_ns, starting at 0)]
+ *                          [varint text length][text bytes]
+ *
+ * Event series (Akumuli `!name` series, a text per timestamp) go the same way as numbers: WAL,
+ * a per-series log in the memtable, and event blocks (event_block.c) in the same segments. A
+ * series holds either numbers or events, never both (ingest/ keeps `!` keys for events).
  */
 #ifndef CAIRN_STORAGE_ENGINE_H
 #define CAIRN_STORAGE_ENGINE_H
@@ -36,6 +43,10 @@
 
 #define ENGINE_REC_SERIES 1
 #define ENGINE_REC_POINTS 2
+#define ENGINE_REC_EVENTS 3
+
+#define BATCH_EVENTS_MAX 1024              /* events in one batch */
+#define BATCH_EVENT_TEXT_MAX (256u << 10)  /* event text bytes in one batch (a soft cap) */
 
 typedef struct Engine Engine;
 typedef struct BatchPool BatchPool;
@@ -49,6 +60,8 @@ typedef struct PointBatch {
     int64_t *ts_ns;          /* timestamps */
     double *values;          /* values */
     struct PointBatch *next; /* queue / free-list link */
+    EventVec events;         /* event points, in arrival order (empty when taken from the pool) */
+    uint64_t *event_ids;     /* their series ids; capacity events.cap */
     /*
      * Optional (NULL when taken from the pool): called on the storage thread once the points of
      * this batch, and of every batch submitted before it, are durable (their WAL bytes fsynced;
@@ -111,6 +124,15 @@ BatchPool *batch_pool_new(uint32_t count, uint32_t cap, int wake_fd);
 void batch_pool_free(BatchPool *p);
 /* A free batch (n == 0), or NULL if all are in flight. Thread-safe. */
 PointBatch *batch_pool_get(BatchPool *p);
+
+/*
+ * Append an event (series 'id', time, text copied) to b. The caller keeps b->events.n below
+ * BATCH_EVENTS_MAX and its text below about BATCH_EVENT_TEXT_MAX (batch_events_room).
+ */
+void batch_add_event(PointBatch *b, uint64_t id, int64_t ts_ns, Slice text);
+
+/* True if one more event of 'text_bytes' fits into b's event caps. */
+bool batch_events_room(const PointBatch *b, size_t text_bytes);
 
 /*
  * Hand a batch to the storage thread (takes ownership; it returns to its pool once stored).

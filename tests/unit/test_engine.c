@@ -360,6 +360,124 @@ static void test_fsync_error_latches_read_only(void **state)
     assert_int_equal(engine_flush(f->e), TS_ERR_READONLY);
 }
 
+/* Store one event and wait until it is in the WAL and the memtable. */
+static void put_event(Fixture *f, const char *key, int64_t ts, const char *text)
+{
+    PointBatch *b = f->held ? f->held : wait_batch(f);
+    uint64_t id;
+    bool created;
+    assert_int_equal(series_index_intern(f->ix, slice_cstr(key), &id, &created), TS_OK);
+    assert_true(batch_events_room(b, strlen(text)));
+    batch_add_event(b, id, ts, slice_cstr(text));
+    engine_submit(f->e, b);
+    f->held = wait_batch(f);
+    assert_int_equal(f->held->events.n, 0); /* the pool hands batches out clean */
+}
+
+/* Read event series 'key' over [from, to) into "ts:text|ts:text|...". */
+static void read_events(Fixture *f, const char *key, int64_t from, int64_t to, char *out,
+                        size_t n)
+{
+    out[0] = '\0';
+    uint64_t id;
+    if (series_index_lookup(f->ix, slice_cstr(key), &id) != TS_OK)
+        return;
+    EngineQuery q;
+    QuerySource src;
+    engine_query_source(f->e, &q, &src);
+    EventVec v;
+    event_vec_init(&v);
+    assert_int_equal(src.read_events(src.ctx, id, from, to, &v), TS_OK);
+    size_t k = 0;
+    for (size_t i = 0; i < v.n && k < n; i++) {
+        Slice t = event_vec_text(&v, i);
+        k += (size_t)snprintf(out + k, n - k, "%s%lld:%.*s", i ? "|" : "", (long long)v.ts_ns[i],
+                              (int)t.n, (const char *)t.p);
+    }
+    event_vec_deinit(&v);
+}
+
+/* Events: stored beside numbers, last write wins in every layer, they survive a crash (WAL),
+ * a flush (event blocks in a segment), compaction and a reopen, and pass the offline check. */
+static void test_events_roundtrip(void **state)
+{
+    Fixture *f = *state;
+    char got[4096];
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fx_open(f);
+        put_event(f, "!net.tcp host=a", 3000, "third");
+        put_event(f, "!net.tcp host=a", 1000, "first");
+        put_event(f, "!net.tcp host=a", 2000, "second (to be replaced)");
+        put_event(f, "!net.tcp host=a", 2000, "second");
+        put_event(f, "!net.tcp host=a", 4000, "");
+        put(f, "num host=a", 1000, 1.5);
+        _exit(0); /* no engine_close: only the WAL has the data */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    fx_open(f);
+    EngineStats st;
+    engine_stats(f->e, &st);
+    assert_int_equal(st.recovered_points, 6);
+    const char *want = "1000:first|2000:second|3000:third|4000:";
+    read_events(f, "!net.tcp host=a", INT64_MIN, INT64_MAX, got, sizeof(got));
+    assert_string_equal(got, want);
+    read_events(f, "!net.tcp host=a", 2000, 4000, got, sizeof(got));
+    assert_string_equal(got, "2000:second|3000:third");
+    read_all(f, "num host=a", got, sizeof(got));
+    assert_string_equal(got, "1000:1.5");
+    read_all(f, "!net.tcp host=a", got, sizeof(got)); /* read as numbers: nothing */
+    assert_string_equal(got, "");
+
+    /* Into a segment; then newer writes in the memtable win over it. */
+    assert_int_equal(engine_flush(f->e), TS_OK);
+    read_events(f, "!net.tcp host=a", INT64_MIN, INT64_MAX, got, sizeof(got));
+    assert_string_equal(got, want);
+    put_event(f, "!net.tcp host=a", 1000, "first, rewritten");
+    put_event(f, "!net.tcp host=a", 5000, "fifth");
+    read_events(f, "!net.tcp host=a", INT64_MIN, INT64_MAX, got, sizeof(got));
+    want = "1000:first, rewritten|2000:second|3000:third|4000:|5000:fifth";
+    assert_string_equal(got, want);
+    assert_int_equal(engine_flush(f->e), TS_OK);
+
+    /* Many events across segments, then a compaction of all of them. */
+    f->opt.compact_segments = 2;
+    fx_close(f);
+    fx_open(f);
+    for (int i = 0; i < 3; i++) {
+        char text[64];
+        snprintf(text, sizeof(text), "bulk %d", i);
+        put_event(f, "!other", 10 + i, text);
+        assert_int_equal(engine_flush(f->e), TS_OK);
+    }
+    engine_stats(f->e, &st);
+    assert_true(st.compactions >= 1);
+    read_events(f, "!net.tcp host=a", INT64_MIN, INT64_MAX, got, sizeof(got));
+    assert_string_equal(got, want);
+    read_events(f, "!other", INT64_MIN, INT64_MAX, got, sizeof(got));
+    assert_string_equal(got, "10:bulk 0|11:bulk 1|12:bulk 2");
+    fx_close(f);
+
+    /* The offline check reads event blocks too. */
+    EngineOptions off = f->opt;
+    off.offline = true;
+    SeriesIndex *ix = series_index_new(1000);
+    Engine *e = NULL;
+    TsError err = {0};
+    assert_int_equal(engine_open(&off, ix, &e, &err), TS_OK);
+    Buf report;
+    buf_init(&report);
+    uint64_t problems = 99;
+    assert_int_equal(engine_check(e, &report, &problems), TS_OK);
+    assert_int_equal(problems, 0);
+    buf_deinit(&report);
+    engine_close(e);
+    series_index_free(ix);
+}
+
 /* What on_durable reported, written on the storage thread. */
 typedef struct DurableLog {
     _Atomic uint64_t last_token; /* token of the newest callback */
@@ -456,6 +574,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_check_and_query_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_error_latches_read_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_durable_callback_after_fsync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_roundtrip, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
