@@ -10,6 +10,10 @@
  * that view, and JsonKids walks "children" the way a ptree does (object members with their
  * keys, array elements with an empty key).
  *
+ * Kinds: `select` (numbers), `select-events` (event series: the row value is the event text,
+ * `filter` is a regular expression the text must match) and the legacy `meta:names`; the
+ * others answer "Query kind `<kind>` is not implemented by cairn yet".
+ *
  * Execution: the series come from QuerySource.find (object-form `where`) or from exact
  * canonical names (array-form `where`). `order-by: series` reads one series at a time and emits
  * it before reading the next; `order-by: time` reads every matching series (the source caps the
@@ -29,6 +33,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <regex.h>
 
 #include "core/alloc.h"
 #include "core/arena.h"
@@ -36,6 +41,9 @@
 
 /* Akumuli keeps at most this many tags of a series name (AKU_LIMITS_MAX_TAGS, §3.5). */
 #define AKQ_MAX_TAGS 32
+
+/* Longest select-events `filter` regular expression accepted (bounds its compile time). */
+#define AKQ_MAX_REGEX 1024
 
 /* Bits of AkqFilter.flags: which bounds of the value filter are set. */
 enum { AKQ_F_GT = 1, AKQ_F_LT = 2, AKQ_F_GE = 4, AKQ_F_LE = 8 };
@@ -61,6 +69,10 @@ typedef struct AkqReq {
     uint64_t skipped;       /* rows skipped so far, <= offset */
     uint64_t emitted;       /* rows written so far */
     AkqFilter filter;       /* value filter of a select query */
+    bool events;            /* a select-events query: rows carry texts */
+    bool has_re;            /* select-events `filter`: texts must match 're' */
+    regex_t re;             /* compiled when has_re; regfree'd at the end */
+    Buf re_text;            /* scratch: the text being matched, NUL-terminated */
 } AkqReq;
 
 /* Walks the children of a JSON node as boost::property_tree sees them. */
@@ -770,14 +782,13 @@ static bool row_more(const AkqReq *q)
     return q->limit == 0 || q->emitted < q->limit;
 }
 
-/* One data row; returns false once the limit is reached. */
-static bool emit_point(AkqReq *q, Slice name, int64_t ts_ns, double value)
+/* Write one row (name, timestamp, value text) after offset/limit; false once the limit is
+ * reached. */
+static bool emit_row(AkqReq *q, Slice name, int64_t ts_ns, const char *val, size_t val_len)
 {
-    if (q->filter.flags && !filter_pass(&q->filter, value))
-        return true;
     if (!row_admit(q))
         return true;
-    char ts[48], val[48];
+    char ts[48];
     size_t ts_len;
     if (q->raw_ts) {
         int len = snprintf(ts, sizeof ts, "ts=%" PRId64, ts_ns);
@@ -785,8 +796,6 @@ static bool emit_point(AkqReq *q, Slice name, int64_t ts_ns, double value)
     } else {
         ts_len = ts_format_iso(ts_ns, ts);
     }
-    int vlen = snprintf(val, sizeof val, "%.17g", value);
-    size_t val_len = vlen > 0 ? (size_t)vlen : 0;
     Buf *o = q->out;
     buf_reserve(o, name.n + ts_len + val_len + 9);
     if (q->csv) {
@@ -809,6 +818,31 @@ static bool emit_point(AkqReq *q, Slice name, int64_t ts_ns, double value)
     return row_more(q);
 }
 
+/* One data row of a select; returns false once the limit is reached. */
+static bool emit_point(AkqReq *q, Slice name, int64_t ts_ns, double value)
+{
+    if (q->filter.flags && !filter_pass(&q->filter, value))
+        return true;
+    char val[48];
+    int vlen = snprintf(val, sizeof val, "%.17g", value);
+    return emit_row(q, name, ts_ns, val, vlen > 0 ? (size_t)vlen : 0);
+}
+
+/* One event row (the text is the value); regex `filter` first. False once the limit is
+ * reached. */
+static bool emit_event(AkqReq *q, Slice name, int64_t ts_ns, Slice text)
+{
+    if (q->has_re) {
+        /* A NUL-terminated copy (a text with a NUL byte is matched up to it). */
+        buf_clear(&q->re_text);
+        buf_append(&q->re_text, text.p, text.n);
+        buf_put_u8(&q->re_text, 0);
+        if (regexec(&q->re, (const char *)q->re_text.p, 0, NULL, 0) != 0)
+            return true;
+    }
+    return emit_row(q, name, ts_ns, (const char *)text.p, text.n);
+}
+
 /* One meta:names row; returns false once the limit is reached. */
 static bool emit_name(AkqReq *q, Slice name)
 {
@@ -824,42 +858,82 @@ static bool emit_name(AkqReq *q, Slice name)
 
 /* ---------------------------------------------------------------- execution */
 
-/* Every point of one series in the range's direction; false once the limit is reached. */
-static bool emit_series(AkqReq *q, Slice name, const PointVec *pv, bool forward)
+/* The rows of one series as read: points, or events for a select-events query. */
+typedef struct AkqRows {
+    PointVec pv;
+    EventVec ev;
+} AkqRows;
+
+static void rows_init(AkqRows *r)
 {
-    for (size_t i = 0; i < pv->n; i++) {
-        size_t j = forward ? i : pv->n - 1 - i;
-        if (!emit_point(q, name, pv->ts_ns[j], pv->values[j]))
-            return false;
+    point_vec_init(&r->pv);
+    event_vec_init(&r->ev);
+}
+
+static void rows_deinit(AkqRows *r)
+{
+    point_vec_deinit(&r->pv);
+    event_vec_deinit(&r->ev);
+}
+
+static size_t rows_n(const AkqReq *q, const AkqRows *r)
+{
+    return q->events ? r->ev.n : r->pv.n;
+}
+
+static int64_t rows_ts(const AkqReq *q, const AkqRows *r, size_t i)
+{
+    return q->events ? r->ev.ts_ns[i] : r->pv.ts_ns[i];
+}
+
+/* Replace r with series id's rows in [lo, hi). */
+static int rows_read(AkqReq *q, uint64_t id, int64_t lo, int64_t hi, AkqRows *r)
+{
+    if (q->events) {
+        event_vec_clear(&r->ev);
+        return q->src->read_events(q->src->ctx, id, lo, hi, &r->ev);
     }
-    return true;
+    point_vec_clear(&r->pv);
+    return q->src->read(q->src->ctx, id, lo, hi, &r->pv);
+}
+
+/* Row i of r; false once the limit is reached. */
+static bool emit_at(AkqReq *q, Slice name, const AkqRows *r, size_t i)
+{
+    if (q->events)
+        return emit_event(q, name, r->ev.ts_ns[i], event_vec_text(&r->ev, i));
+    return emit_point(q, name, r->pv.ts_ns[i], r->pv.values[i]);
 }
 
 static int exec_by_series(AkqReq *q, const uint64_t *ids, size_t n, int64_t lo, int64_t hi,
                           bool forward)
 {
-    PointVec pv;
+    AkqRows r;
     int rc = TS_OK;
-    point_vec_init(&pv);
+    rows_init(&r);
     for (size_t i = 0; i < n; i++) {
         Slice name = series_name(q, ids[i]);
-        point_vec_clear(&pv);
-        rc = q->src->read(q->src->ctx, ids[i], lo, hi, &pv);
+        rc = rows_read(q, ids[i], lo, hi, &r);
         if (rc != TS_OK) {
             fail_source(q, rc);
             break;
         }
-        if (!emit_series(q, name, &pv, forward))
+        size_t k = rows_n(q, &r), j;
+        for (j = 0; j < k; j++)
+            if (!emit_at(q, name, &r, forward ? j : k - 1 - j))
+                break;
+        if (j < k)
             break;
     }
-    point_vec_deinit(&pv);
+    rows_deinit(&r);
     return rc;
 }
 
-/* Merge state for order-by time: series i's next point is pv[i] at index next[i] (forward) or
+/* Merge state for order-by time: series i's next row is rows[i] at index next[i] (forward) or
    next[i] - 1 (backward). */
 typedef struct AkqMerge {
-    PointVec *pv;
+    const AkqReq *q;
+    AkqRows *rows;
     size_t *next;
     size_t *heap; /* series indices; heap[0] is the next row */
     size_t nheap;
@@ -868,7 +942,7 @@ typedef struct AkqMerge {
 
 static int64_t merge_ts(const AkqMerge *m, size_t s)
 {
-    return m->pv[s].ts_ns[m->forward ? m->next[s] : m->next[s] - 1];
+    return rows_ts(m->q, &m->rows[s], m->forward ? m->next[s] : m->next[s] - 1);
 }
 
 /* Row order: (ts, id) ascending forward, descending on both backward; ids ascend with index. */
@@ -903,22 +977,24 @@ static int exec_by_time(AkqReq *q, const uint64_t *ids, size_t n, int64_t lo, in
     AkqMerge m;
     Slice *names = ts_calloc(n, sizeof *names);
     int rc = TS_OK;
-    m.pv = ts_calloc(n, sizeof *m.pv);
+    m.q = q;
+    m.rows = ts_calloc(n, sizeof *m.rows);
     m.next = ts_calloc(n, sizeof *m.next);
     m.heap = ts_calloc(n, sizeof *m.heap);
     m.nheap = 0;
     m.forward = forward;
+    for (size_t i = 0; i < n; i++)
+        rows_init(&m.rows[i]);
     for (size_t i = 0; i < n; i++) {
-        point_vec_init(&m.pv[i]);
-        rc = q->src->read(q->src->ctx, ids[i], lo, hi, &m.pv[i]);
+        rc = rows_read(q, ids[i], lo, hi, &m.rows[i]);
         if (rc != TS_OK) {
             fail_source(q, rc);
             goto out;
         }
-        if (m.pv[i].n == 0)
+        if (rows_n(q, &m.rows[i]) == 0)
             continue;
         names[i] = series_name(q, ids[i]);
-        m.next[i] = forward ? 0 : m.pv[i].n;
+        m.next[i] = forward ? 0 : rows_n(q, &m.rows[i]);
         m.heap[m.nheap++] = i;
     }
     for (size_t i = m.nheap / 2; i-- > 0;)
@@ -926,11 +1002,11 @@ static int exec_by_time(AkqReq *q, const uint64_t *ids, size_t n, int64_t lo, in
     while (m.nheap) {
         size_t s = m.heap[0];
         size_t j = forward ? m.next[s] : m.next[s] - 1;
-        if (!emit_point(q, names[s], m.pv[s].ts_ns[j], m.pv[s].values[j]))
+        if (!emit_at(q, names[s], &m.rows[s], j))
             break;
         bool done;
         if (forward)
-            done = ++m.next[s] == m.pv[s].n;
+            done = ++m.next[s] == rows_n(q, &m.rows[s]);
         else
             done = --m.next[s] == 0;
         if (done)
@@ -939,15 +1015,43 @@ static int exec_by_time(AkqReq *q, const uint64_t *ids, size_t n, int64_t lo, in
     }
 out:
     for (size_t i = 0; i < n; i++)
-        point_vec_deinit(&m.pv[i]);
-    ts_free(m.pv);
+        rows_deinit(&m.rows[i]);
+    ts_free(m.rows);
     ts_free(m.next);
     ts_free(m.heap);
     ts_free(names);
     return rc;
 }
 
-/* `select` on a metric (parse_select_query order of checks, then the scan). */
+/* select-events `filter`: a regular expression the event text must match somewhere (Akumuli
+ * uses std::regex, ECMAScript; cairn POSIX extended regular expressions, which agree on the
+ * common syntax: literals, ., [], *, +, ?, {m,n}, |, (), ^, $). */
+static int parse_event_filter(AkqReq *q)
+{
+    json_t *f = member_cstr(q->root, "filter");
+    if (!f)
+        return TS_OK;
+    Slice t = json_text(q, f);
+    if (kids_count(f))
+        return fail(q, TS_ERR_PROTO, "Query object has ill-formed `filter` field");
+    if (t.n > AKQ_MAX_REGEX)
+        return fail(q, TS_ERR_PROTO, "Regular expression in `filter` field is too long");
+    char *pat = arena_alloc(&q->arena, t.n + 1);
+    memcpy(pat, t.p, t.n);
+    pat[t.n] = '\0';
+    int e = regcomp(&q->re, pat, REG_EXTENDED);
+    if (e != 0) {
+        char msg[128];
+        regerror(e, &q->re, msg, sizeof msg);
+        return fail3(q, TS_ERR_PROTO, "Invalid regular expression in `filter` field: ",
+                     slice_cstr(msg), "");
+    }
+    q->has_re = true;
+    return TS_OK;
+}
+
+/* `select` on a metric, or `select-events` on an event name (q->events): parse_select_query
+ * order of checks, then the scan. */
 static int run_select(AkqReq *q, Slice metric)
 {
     int rc = check_grouping(q);
@@ -975,7 +1079,8 @@ static int run_select(AkqReq *q, Slice metric)
         fail_source(q, rc);
         goto out;
     }
-    if ((rc = parse_range(q, &from, &to)) != TS_OK || (rc = parse_filter(q, metric)) != TS_OK ||
+    if ((rc = parse_range(q, &from, &to)) != TS_OK ||
+        (rc = q->events ? parse_event_filter(q) : parse_filter(q, metric)) != TS_OK ||
         (rc = parse_topology(q)) != TS_OK)
         goto out;
     if (n == 0) {
@@ -1056,11 +1161,23 @@ static int run_query(AkqReq *q)
                     "Query object type is undefined. One of the following "
                     "fields should be added: select, aggregate, join, "
                     "group-aggregate");
-    if (!slice_eq_cstr(key, "select"))
+    bool events = slice_eq_cstr(key, "select-events");
+    if (!slice_eq_cstr(key, "select") && !events)
         return fail3(q, TS_ERR_PROTO, "Query kind `", key, "` is not implemented by cairn yet");
     if (kids_count(sel))
-        return fail(q, TS_ERR_PROTO, "Query object doesn't have a 'select' field");
+        return fail(q, TS_ERR_PROTO,
+                    events ? "Query object doesn't have a 'select-events' field"
+                           : "Query object doesn't have a 'select' field");
     Slice name = json_text(q, sel);
+    if (events) {
+        if (name.n == 0 || name.p[0] != '!')
+            return fail(q, TS_ERR_PROTO, "Event name should start with '!' symbol");
+        int rc = validate_fields(q);
+        if (rc != TS_OK)
+            return rc;
+        q->events = true;
+        return run_select(q, name);
+    }
     if (name.n == 0 || name.p[0] == '!')
         return fail(q, TS_ERR_PROTO, "Metric name can't be empty or start with '!' symbol");
     int rc = validate_fields(q);
@@ -1085,6 +1202,9 @@ int akumuli_query_run(const QuerySource *src, Slice body, Buf *out, int *http_st
     if (rc == TS_OK)
         rc = run_query(&q);
     json_decref(q.root);
+    if (q.has_re)
+        regfree(&q.re);
+    buf_deinit(&q.re_text);
     arena_deinit(&q.arena);
     return rc;
 }

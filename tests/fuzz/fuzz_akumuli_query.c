@@ -5,12 +5,13 @@
  * nothing crashes, overflows or leaks.
  *
  * The fake has four series of the metric "m" (one of them without a key, to reach the "id=<n>"
- * path) and one of "n", 40 points each at 1 s from 20170714T024000 (also reachable with integer
+ * path), one of "n" and one event series "!e" (texts "event <i>"), 40 points or events each at 1 s from 20170714T024000 (also reachable with integer
  * ranges near 1500000000000000000), and a read cap of 100 points per query so TS_ERR_LIMIT is
  * exercised too.
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,13 +19,13 @@
 #include "core/buf.h"
 #include "query/akumuli.h"
 
-#define NSERIES 5
+#define NSERIES 6
 #define NPOINTS 40
 #define T0 INT64_C(1500000000000000000)
 #define SEC INT64_C(1000000000)
 
 static const char *const keys[NSERIES] = {"m host=a k=1", "m host=b k=2", "m host=c", NULL,
-                                          "n host=a"};
+                                          "n host=a", "!e host=a"};
 static size_t read_points;
 
 static int has_tag(const char *key, const QueryTagFilter *f)
@@ -89,11 +90,29 @@ static int fake_read(void *ctx, uint64_t id, int64_t from_ns, int64_t to_ns, Poi
     return TS_OK;
 }
 
+static int fake_read_events(void *ctx, uint64_t id, int64_t from_ns, int64_t to_ns,
+                            EventVec *out)
+{
+    if (from_ns > to_ns)
+        abort();
+    for (int i = 0; i < NPOINTS; i++) {
+        int64_t ts = T0 + i * SEC;
+        if (ts < from_ns || ts >= to_ns)
+            continue;
+        if (++read_points > 100)
+            return TS_ERR_LIMIT;
+        char text[32];
+        int n = snprintf(text, sizeof text, "event %d", i);
+        event_vec_push(out, ts, slice_make(text, (size_t)n));
+    }
+    return TS_OK;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    QuerySource src = {NULL, fake_find, fake_key, fake_read};
+    QuerySource src = {NULL, fake_find, fake_key, fake_read, fake_read_events};
     Buf out;
     int status = 0;
     read_points = 0;

@@ -28,6 +28,7 @@ typedef struct FakeSeries {
     uint64_t id;
     const char *key;
     PointVec points;
+    EventVec events;
 } FakeSeries;
 
 typedef struct Fake {
@@ -119,6 +120,29 @@ static int fake_read(void *ctx, uint64_t id, int64_t from_ns, int64_t to_ns, Poi
     return TS_ERR_NOTFOUND;
 }
 
+static int fake_read_events(void *ctx, uint64_t id, int64_t from_ns, int64_t to_ns,
+                            EventVec *out)
+{
+    Fake *fk = ctx;
+    fk->reads++;
+    if (fk->fail_id && id == fk->fail_id)
+        return fk->fail_rc;
+    for (size_t i = 0; i < fk->n; i++) {
+        if (fk->s[i].id != id)
+            continue;
+        const EventVec *ev = &fk->s[i].events;
+        for (size_t j = 0; j < ev->n; j++) {
+            if (ev->ts_ns[j] < from_ns || ev->ts_ns[j] >= to_ns)
+                continue;
+            if (fk->max_points && ++fk->read_points > fk->max_points)
+                return TS_ERR_LIMIT;
+            event_vec_push(out, ev->ts_ns[j], event_vec_text(ev, j));
+        }
+        return TS_OK;
+    }
+    return TS_ERR_NOTFOUND;
+}
+
 static FakeSeries *fake_add(Fake *fk, uint64_t id, const char *key)
 {
     assert_true(fk->n < FAKE_MAX);
@@ -126,6 +150,7 @@ static FakeSeries *fake_add(Fake *fk, uint64_t id, const char *key)
     s->id = id;
     s->key = key;
     point_vec_init(&s->points);
+    event_vec_init(&s->events);
     return s;
 }
 
@@ -147,13 +172,16 @@ static int setup(void **state)
     g_src.find = fake_find;
     g_src.key = fake_key;
     g_src.read = fake_read;
+    g_src.read_events = fake_read_events;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    for (size_t i = 0; i < g_fake.n; i++)
+    for (size_t i = 0; i < g_fake.n; i++) {
         point_vec_deinit(&g_fake.s[i].points);
+        event_vec_deinit(&g_fake.s[i].events);
+    }
     return 0;
 }
 
@@ -199,6 +227,51 @@ static void test_filter_csv_raw_example(void **state)
           A ",ts=1500000007000000000,7.5\n" B ",ts=1500000007000000000,7.5\n" A
             ",ts=1500000008000000000,8.5\n" B ",ts=1500000008000000000,8.5\n" A
             ",ts=1500000009000000000,9.5\n" B ",ts=1500000009000000000,9.5\n");
+}
+
+/* select-events: rows carry the text; order-by time merges series; backward ranges; the regex
+ * filter; offset/limit; the name and filter errors. */
+static void test_select_events(void **state)
+{
+    FakeSeries *e1 = fake_add(&g_fake, 1030, "!foo A=1 B=1");
+    FakeSeries *e2 = fake_add(&g_fake, 1031, "!foo A=2 B=2");
+    for (int i = 0; i < 3; i++) {
+        char t[64];
+        snprintf(t, sizeof t, "%d event !foo A=1 B=1 for %d generated", i, i);
+        event_vec_push(&e1->events, T0 + i * SEC, slice_cstr(t));
+        snprintf(t, sizeof t, "%d event !foo A=2 B=2", i);
+        event_vec_push(&e2->events, T0 + i * SEC, slice_cstr(t));
+    }
+    check("{\"select-events\":\"!foo\"," RANGE ",\"output\":{\"format\":\"csv\"}}", 200, TS_OK,
+          "!foo A=1 B=1,20170714T024000.000000000,0 event !foo A=1 B=1 for 0 generated\n"
+          "!foo A=2 B=2,20170714T024000.000000000,0 event !foo A=2 B=2\n"
+          "!foo A=1 B=1,20170714T024001.000000000,1 event !foo A=1 B=1 for 1 generated\n"
+          "!foo A=2 B=2,20170714T024001.000000000,1 event !foo A=2 B=2\n"
+          "!foo A=1 B=1,20170714T024002.000000000,2 event !foo A=1 B=1 for 2 generated\n"
+          "!foo A=2 B=2,20170714T024002.000000000,2 event !foo A=2 B=2\n");
+    check("{\"select-events\":\"!foo\",\"where\":{\"A\":\"2\"},"
+          "\"range\":{\"from\":\"20170714T024001\",\"to\":\"20170714T023000\"}}",
+          200, TS_OK,
+          "+!foo A=2 B=2\r\n+20170714T024001.000000000\r\n+1 event !foo A=2 B=2\r\n"
+          "+!foo A=2 B=2\r\n+20170714T024000.000000000\r\n+0 event !foo A=2 B=2\r\n");
+    check("{\"select-events\":\"!foo\"," RANGE ",\"filter\":\"^[12] .*generated$\","
+          "\"output\":{\"format\":\"csv\",\"timestamp\":\"raw\"}}",
+          200, TS_OK,
+          "!foo A=1 B=1,ts=1500000001000000000,1 event !foo A=1 B=1 for 1 generated\n"
+          "!foo A=1 B=1,ts=1500000002000000000,2 event !foo A=1 B=1 for 2 generated\n");
+    check("{\"select-events\":\"!foo\"," RANGE ",\"order-by\":\"series\",\"offset\":2,"
+          "\"limit\":2,\"output\":{\"format\":\"csv\"}}",
+          200, TS_OK,
+          "!foo A=1 B=1,20170714T024002.000000000,2 event !foo A=1 B=1 for 2 generated\n"
+          "!foo A=2 B=2,20170714T024000.000000000,0 event !foo A=2 B=2\n");
+    check("{\"select-events\":\"foo\"," RANGE "}", 200, TS_ERR_PROTO,
+          "-Event name should start with '!' symbol\r\n");
+    check("{\"select-events\":\"!bar\"," RANGE "}", 200, TS_ERR_NOTFOUND, "-not found\r\n");
+    check("{\"select-events\":\"!foo\"}", 200, TS_ERR_PROTO, "-Range field is not set\r\n");
+    check("{\"select-events\":\"!foo\"," RANGE ",\"filter\":\"(\"}", 200, TS_ERR_PROTO,
+          "-Invalid regular expression in `filter` field: Unmatched ( or \\(\r\n");
+    check("{\"select\":\"!foo\"," RANGE "}", 200, TS_ERR_PROTO,
+          "-Metric name can't be empty or start with '!' symbol\r\n");
 }
 
 static void test_filter_bounds(void **state)
@@ -571,8 +644,7 @@ static void test_kind_errors(void **state)
           "-Query kind `join` is not implemented by cairn yet\r\n");
     check("{\"group-aggregate-join\":{}}", 200, TS_ERR_PROTO,
           "-Query kind `group-aggregate-join` is not implemented by cairn yet\r\n");
-    check("{\"select-events\":\"!ev\"}", 200, TS_ERR_PROTO,
-          "-Query kind `select-events` is not implemented by cairn yet\r\n");
+    check("{\"select-events\":\"!ev\"}", 200, TS_ERR_PROTO, "-Range field is not set\r\n");
 }
 
 static void test_range_errors(void **state)
@@ -689,6 +761,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_select_limit_example, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filter_csv_raw_example, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filter_bounds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_select_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filter_strict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filter_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forward_all_rows_time_order, setup, teardown),
