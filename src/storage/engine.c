@@ -1306,6 +1306,8 @@ static void publish_seglist(Engine *e, SegList *l)
  * segments merge with each other first and big old ones are rewritten rarely, so the bytes
  * rewritten per flushed byte grow with the log of the data, not linearly.
  */
+static void compact_window(Engine *e, SegList *cur, size_t best, size_t w, uint64_t best_bytes);
+
 static void maybe_compact(Engine *e)
 {
     pthread_mutex_lock(&e->state_mu);
@@ -1328,6 +1330,36 @@ static void maybe_compact(Engine *e)
             best = i;
         }
     }
+    compact_window(e, cur, best, w, best_bytes);
+}
+
+/*
+ * Idle compaction: once no point has arrived for idle_compact_ns, merge the newest segments, as
+ * many as fit together in ENGINE_IDLE_COMPACT_BYTES, into one. A store at rest then keeps one
+ * block per series per (large) segment instead of one per flush, which is what makes it small
+ * at many series (each flush holds only a few hundred points per series).
+ */
+static void idle_compact(Engine *e)
+{
+    pthread_mutex_lock(&e->state_mu);
+    SegList *cur = e->segs;
+    atomic_fetch_add(&cur->refs, 1);
+    pthread_mutex_unlock(&e->state_mu);
+    size_t i = cur->n;
+    uint64_t sum = 0;
+    while (i > 0 && sum + segment_file_bytes(cur->segs[i - 1]) <= ENGINE_IDLE_COMPACT_BYTES)
+        sum += segment_file_bytes(cur->segs[--i]);
+    if (cur->n - i < 2) {
+        seglist_unref(cur);
+        return;
+    }
+    compact_window(e, cur, i, cur->n - i, sum);
+}
+
+/* Merge cur->segs[best, best + w) into one segment and publish the new list; consumes the
+ * caller's reference to 'cur' (flusher thread only). */
+static void compact_window(Engine *e, SegList *cur, size_t best, size_t w, uint64_t best_bytes)
+{
     Segment *merged = NULL;
     TsError err = {0};
     int64_t t0 = ts_mono_ns();
@@ -1453,6 +1485,9 @@ static void *flusher_main(void *arg)
 {
     Engine *e = arg;
     int64_t last_retention = 0;
+    uint64_t seen_points = atomic_load(&e->st_points);
+    int64_t seen_ns = ts_mono_ns();
+    bool idle_done = true; /* nothing to do for the data found at start */
     pthread_mutex_lock(&e->state_mu);
     for (;;) {
         if (!e->frozen && !e->flusher_stop) {
@@ -1472,6 +1507,17 @@ static void *flusher_main(void *arg)
         if (m || ts_mono_ns() - last_retention > 10 * TS_NS_PER_SEC) {
             apply_retention(e);
             last_retention = ts_mono_ns();
+        }
+        uint64_t points = atomic_load(&e->st_points);
+        if (points != seen_points || m) {
+            seen_points = points;
+            seen_ns = ts_mono_ns();
+            idle_done = false;
+        } else if (!idle_done && e->opt.idle_compact_ns > 0 && !stop &&
+                   ts_mono_ns() - seen_ns >= e->opt.idle_compact_ns &&
+                   !atomic_load(&e->read_only)) {
+            idle_compact(e);
+            idle_done = true;
         }
         pthread_mutex_lock(&e->state_mu);
         e->flusher_busy = false;
@@ -1678,6 +1724,8 @@ int engine_open(const EngineOptions *opt, SeriesIndex *ix, Engine **out, TsError
 {
     Engine *e = ts_calloc(1, sizeof(*e));
     e->opt = *opt;
+    if (e->opt.idle_compact_ns == 0)
+        e->opt.idle_compact_ns = ENGINE_IDLE_COMPACT_DEFAULT_NS;
     e->ix = ix;
     e->lock_fd = -1;
     e->dir = ts_strdup(opt->dir);

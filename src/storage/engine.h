@@ -45,6 +45,9 @@
 #define ENGINE_REC_POINTS 2
 #define ENGINE_REC_EVENTS 3
 
+#define ENGINE_IDLE_COMPACT_DEFAULT_NS (10 * INT64_C(1000000000))
+#define ENGINE_IDLE_COMPACT_BYTES (4ull << 30) /* idle compaction merges at most this much */
+
 #define BATCH_EVENTS_MAX 1024              /* events in one batch */
 #define BATCH_EVENT_TEXT_MAX (256u << 10)  /* event text bytes in one batch (a soft cap) */
 
@@ -81,6 +84,8 @@ typedef struct EngineOptions {
     uint64_t memtable_bytes;       /* flush the memtable past this */
     int64_t flush_interval_ns;     /* flush at least this often (0 = only by size) */
     uint32_t compact_segments;     /* compact when more segments than this */
+    int64_t idle_compact_ns;       /* merge the newest segments after this long without points
+                                      (ENGINE_IDLE_COMPACT_DEFAULT_NS if 0; < 0 = never) */
     uint64_t max_points_per_query; /* QuerySource read cap */
     bool offline;                  /* tools: recover and read only; no WAL writer, no threads */
 } EngineOptions;

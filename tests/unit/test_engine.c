@@ -478,6 +478,35 @@ static void test_events_roundtrip(void **state)
     series_index_free(ix);
 }
 
+/* Once no point arrives for idle_compact_ns, the segments are merged into one; not before. */
+static void test_idle_compaction(void **state)
+{
+    Fixture *f = *state;
+    f->opt.idle_compact_ns = 300 * TS_NS_PER_MS;
+    fx_open(f);
+    for (int i = 0; i < 3; i++) {
+        put(f, "idle.a", 100 + i, i);
+        put(f, "idle.b", 100 + i, -i);
+        assert_int_equal(engine_flush(f->e), TS_OK);
+    }
+    EngineStats st;
+    engine_stats(f->e, &st);
+    assert_int_equal(st.segments, 3);
+    assert_int_equal(st.compactions, 0);
+    for (int i = 0; i < 500 && st.compactions == 0; i++) { /* bounded: 5 s */
+        usleep(10 * 1000);
+        engine_stats(f->e, &st);
+    }
+    assert_int_equal(st.segments, 1);
+    assert_int_equal(st.compactions, 1);
+    char got[256];
+    read_all(f, "idle.b", got, sizeof(got));
+    assert_string_equal(got, "100:0 101:-1 102:-2");
+    usleep(600 * 1000); /* once per quiet period: nothing more to do */
+    engine_stats(f->e, &st);
+    assert_int_equal(st.compactions, 1);
+}
+
 /* What on_durable reported, written on the storage thread. */
 typedef struct DurableLog {
     _Atomic uint64_t last_token; /* token of the newest callback */
@@ -575,6 +604,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fsync_error_latches_read_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_durable_callback_after_fsync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_compaction, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
