@@ -825,6 +825,20 @@ int series_index_check_order(SeriesIndex *ix, uint64_t id, int64_t ts_ns, bool *
     return TS_OK;
 }
 
+void series_index_note_newest(SeriesIndex *ix, uint64_t id, int64_t ts_ns)
+{
+    if (id < SERIES_ID_FIRST || id - SERIES_ID_FIRST >= SERIES_ID_SPAN)
+        return;
+    rd_lock(ix);
+    KeyRef *r = paged_get(&ix->keys, (uint32_t)(id - SERIES_ID_FIRST));
+    if (r && r->p) {
+        int64_t cur = atomic_load(&r->last_ts);
+        while ((cur == 0 || ts_ns > cur) && !atomic_compare_exchange_weak(&r->last_ts, &cur, ts_ns))
+            ;
+    }
+    un_lock(ix);
+}
+
 uint64_t series_index_count(SeriesIndex *ix)
 {
     rd_lock(ix);

@@ -79,10 +79,15 @@ int series_index_key(SeriesIndex *ix, uint64_t id, Slice *key);
  * Akumuli's per-series order rule, for resp.late_writes = reject: *late is set when ts_ns is
  * older than the newest timestamp this function accepted for the series since start (equal is
  * fine, as in Akumuli); otherwise ts_ns becomes the newest. Thread-safe (read lock + atomics).
- * The newest timestamps are not persisted: after a restart the first point of a series is
- * always accepted. TS_ERR_NOTFOUND for an unknown id.
+ * The newest timestamps live in memory; the storage engine seeds them at start from the stored
+ * data (series_index_note_newest), so the rule holds across restarts. TS_ERR_NOTFOUND for an
+ * unknown id.
  */
 int series_index_check_order(SeriesIndex *ix, uint64_t id, int64_t ts_ns, bool *late);
+
+/* Raise the newest timestamp of series 'id' to ts_ns if ts_ns is newer (recovery). Unknown ids
+ * are ignored. Thread-safe. */
+void series_index_note_newest(SeriesIndex *ix, uint64_t id, int64_t ts_ns);
 
 uint64_t series_index_count(SeriesIndex *ix);    /* series held */
 uint64_t series_index_next_id(SeriesIndex *ix);  /* ids < this are assigned (or holes) */

@@ -1627,6 +1627,34 @@ static int replay_record(void *ctx, uint64_t seq, uint8_t type, const uint8_t *p
     return TS_OK;
 }
 
+/* Tell the index the newest stored timestamp of every series (segments and the replayed
+ * memtable), for resp.late_writes = reject across restarts. */
+static void seed_newest(Engine *e)
+{
+    for (size_t i = 0; i < e->segs->n; i++) {
+        const SegmentEntry *en = segment_entries(e->segs->segs[i]);
+        size_t ne = segment_entry_count(e->segs->segs[i]);
+        for (size_t k = 0; k < ne; k++)
+            if (k + 1 == ne || en[k + 1].series_id != en[k].series_id)
+                series_index_note_newest(e->ix, en[k].series_id, en[k].max_ts_ns);
+    }
+    const Memtable *m = e->active;
+    for (size_t slot = 0; slot < m->n_slots; slot++) {
+        const MemSeries *ms = m->series[slot];
+        if (!ms)
+            continue;
+        int64_t newest = ms->n ? ms->head[ms->n - 1].ts_ns : INT64_MIN;
+        for (const MemBlock *b = ms->first; b; b = b->next)
+            newest = b->max_ts_ns > newest ? b->max_ts_ns : newest;
+        series_index_note_newest(e->ix, SERIES_ID_FIRST + slot, newest);
+    }
+    for (size_t slot = 0; slot < m->n_ev_slots; slot++) {
+        const EventVec *v = m->events[slot];
+        for (size_t k = 0; v && k < v->n; k++)
+            series_index_note_newest(e->ix, SERIES_ID_FIRST + slot, v->ts_ns[k]);
+    }
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -1787,6 +1815,7 @@ int engine_open(const EngineOptions *opt, SeriesIndex *ix, Engine **out, TsError
     if (rctx.unknown)
         log_warn("recovery: dropped %" PRIu64 " points of unknown series", rctx.unknown);
     e->logged_upto = series_index_next_id(ix);
+    seed_newest(e);
     if (opt->offline) {
         *out = e;
         return TS_OK;

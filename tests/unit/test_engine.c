@@ -478,6 +478,40 @@ static void test_events_roundtrip(void **state)
     series_index_free(ix);
 }
 
+/* The index learns each series' newest stored timestamp at open (late_writes = reject). */
+static void test_newest_seeded_at_open(void **state)
+{
+    Fixture *f = *state;
+    fx_open(f);
+    put(f, "late.seg", 500, 1);
+    put(f, "late.seg", 900, 1);
+    put(f, "late.seg", 700, 1);
+    fx_close(f); /* in a segment */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fx_open(f);
+        put(f, "late.mem", 300, 1); /* in the WAL only */
+        put_event(f, "!late.ev", 400, "x");
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    fx_open(f);
+    const char *keys[] = {"late.seg", "late.mem", "!late.ev"};
+    const int64_t newest[] = {900, 300, 400};
+    for (int i = 0; i < 3; i++) {
+        uint64_t id;
+        bool late = false;
+        assert_int_equal(series_index_lookup(f->ix, slice_cstr(keys[i]), &id), TS_OK);
+        assert_int_equal(series_index_check_order(f->ix, id, newest[i] - 1, &late), TS_OK);
+        assert_true(late);
+        assert_int_equal(series_index_check_order(f->ix, id, newest[i], &late), TS_OK);
+        assert_false(late);
+    }
+}
+
 /* Once no point arrives for idle_compact_ns, the segments are merged into one; not before. */
 static void test_idle_compaction(void **state)
 {
@@ -605,6 +639,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_durable_callback_after_fsync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_compaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newest_seeded_at_open, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
