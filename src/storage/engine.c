@@ -38,6 +38,7 @@
 
 #define HEAD_MAX 64           /* raw points per series before sealing a memory block */
 #define SEG_BLOCK_POINTS 8192  /* points per block written to segments */
+#define ENGINE_WAL_FLUSH_FILES 16 /* flush once this many WAL files of data are in the memtable */
 #define WAL_MAX_RECORD (64u << 20)
 
 /* ---- batches ------------------------------------------------------------------------------ */
@@ -388,6 +389,7 @@ struct Engine {
     uint64_t persisted_upto; /* ids below this are in series.dat (flusher) */
     int64_t last_sync_ns;
     bool dirty; /* WAL bytes not yet fsynced */
+    uint64_t wal_bytes_frozen; /* wal_bytes_total at the last freeze */
     DurableWait *waits; /* storage thread: on_durable callbacks waiting for an fsync */
     size_t n_waits, cap_waits;
 
@@ -864,6 +866,7 @@ static void freeze_active(Engine *e)
         return;
     }
     e->dirty = false;
+    e->wal_bytes_frozen = wal_bytes_total(e->wal);
     atomic_store(&e->st_wal_fsyncs, wal_syncs_total(e->wal));
     Memtable *fresh = memtable_new();
     pthread_mutex_lock(&e->state_mu);
@@ -1018,7 +1021,19 @@ static void *storage_main(void *arg)
         bool by_size = a->bytes >= e->opt.memtable_bytes;
         bool by_age = e->opt.flush_interval_ns > 0 && a->points > 0 &&
                       ts_mono_ns() - a->created_ns >= e->opt.flush_interval_ns;
-        bool by_wal = wal_should_rotate(e->wal) && a->points > 0;
+        /* The WAL is cut into files of wal_segment_size; the memtable is flushed (and the files
+         * it covered deleted) by size or age, or once ENGINE_WAL_FLUSH_FILES files of WAL have
+         * piled up. Flushing at every WAL file would leave a few dozen points per series per
+         * segment when there are many series. */
+        bool by_wal = a->points > 0 && wal_bytes_total(e->wal) - e->wal_bytes_frozen >=
+                                           ENGINE_WAL_FLUSH_FILES * e->opt.wal_segment_bytes;
+        if (!(flush_req != flush_seen || by_size || by_age || by_wal) &&
+            wal_should_rotate(e->wal)) {
+            uint64_t closed;
+            if (wal_rotate(e->wal, &closed) != TS_OK)
+                engine_latch_read_only(e, "WAL rotation");
+            e->dirty = false;
+        }
         if (flush_req != flush_seen || by_size || by_age || by_wal) {
             /* A WAL-size trigger alone does not wait for a busy flusher. */
             pthread_mutex_lock(&e->state_mu);
