@@ -14,7 +14,8 @@ NPROC := $(shell nproc 2>/dev/null || echo 2)
 CC ?= cc
 
 DEB_PACKAGES := build-essential clang libclang-rt-dev pkg-config libmicrohttpd-dev libjansson-dev libzstd-dev \
-                libcmocka-dev curl netcat-openbsd python3 procps cppcheck
+                libcmocka-dev curl netcat-openbsd python3 procps cppcheck \
+                librabbitmq-dev rabbitmq-server amqp-tools
 
 WARN := -Wall -Wextra -Wmissing-prototypes -Wshadow -Wpointer-arith -Wno-unused-parameter \
         -Wvla -Wstrict-prototypes
@@ -35,7 +36,7 @@ LDSAN :=
 endif
 
 CFLAGS_ALL := $(BASE_CFLAGS) $(OPT) $(CFLAGS)
-LIBS := -lmicrohttpd -ljansson -lzstd -lpthread -lm
+LIBS := -lmicrohttpd -ljansson -lzstd -lrabbitmq -lpthread -lm
 
 LIB_SRC := $(sort $(wildcard src/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -45,7 +46,7 @@ FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 .PHONY: all run test deps fuzz clean unit check-deps
 
-all: $(BUILD)/cairnd $(BUILD)/cairn $(UNIT_BIN)
+all: $(BUILD)/cairnd $(BUILD)/cairn $(UNIT_BIN) $(BUILD)/amqp_pub
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -60,6 +61,10 @@ $(BUILD)/cairnd: $(BUILD)/src/main.o $(BUILD)/libcairn.a
 
 $(BUILD)/cairn: $(BUILD)/tools/cairn.o $(BUILD)/libcairn.a
 	$(CC) $(OPT) $(LDSAN) -pthread -o $@ $^ $(LIBS)
+
+# Test publisher for the AMQP integration test (publisher confirms; librabbitmq only).
+$(BUILD)/amqp_pub: $(BUILD)/tests/tools/amqp_pub.o
+	$(CC) $(OPT) $(LDSAN) -o $@ $^ -lrabbitmq
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libcairn.a
 	@mkdir -p $(dir $@)
@@ -110,5 +115,5 @@ test: deps
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d $(BUILD)/tools/cairn.d $(UNIT_BIN:%=$(BUILD)/tests/unit/%.d)
+-include $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d $(BUILD)/tools/cairn.d $(BUILD)/tests/tools/amqp_pub.d $(UNIT_BIN:%=$(BUILD)/tests/unit/%.d)
 -include $(FUZZ_LIB_OBJ:.o=.d)

@@ -2,10 +2,12 @@
  * cairnd: command line, configuration, start-up and shutdown order. Nothing else lives here.
  *
  * Start: config (defaults < --config file < --data < --set, in that order) -> logging -> series
- * index + storage engine (recovery) -> ingest listeners -> HTTP. Stop on SIGINT/SIGTERM in the
- * reverse order: listeners stop reading and hand over their last batches, HTTP finishes its
- * requests, the engine stores and flushes everything and fsyncs; exit 0. SIGHUP reopens the log.
+ * index + storage engine (recovery) -> ingest listeners -> AMQP consumer -> HTTP. Stop on
+ * SIGINT/SIGTERM in the reverse order: listeners stop reading and hand over their last batches,
+ * the AMQP consumer acknowledges what is durable and disconnects, HTTP finishes its requests,
+ * the engine stores and flushes everything and fsyncs; exit 0. SIGHUP reopens the log.
  */
+#include "amqp/amqp_source.h"
 #include "conf/conf.h"
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -150,6 +152,7 @@ int main(int argc, char **argv)
     };
     Engine *engine = NULL;
     NetServer *net = NULL;
+    AmqpSource *amqp = NULL;
     HttpServer *http = NULL;
     TsError err = {0};
     int rc = engine_open(&eo, ix, &engine, &err);
@@ -161,15 +164,19 @@ int main(int argc, char **argv)
     }
     log_info("storage ready: %llu series", (unsigned long long)series_index_count(ix));
     rc = net_start(&cfg, engine, ix, &net, &err);
+    if (rc == TS_OK)
+        rc = amqp_source_start(&cfg, engine, ix, &amqp, &err);
     if (rc == TS_OK && cfg.http.listen.enabled) {
-        HttpDeps deps = {&cfg, engine, ix, net, started_ns};
+        HttpDeps deps = {&cfg, engine, ix, net, started_ns, amqp_source_stats(amqp)};
         rc = http_start(&deps, &http, &err);
     }
     if (rc != TS_OK) {
         log_error("%s", err.msg);
         net_stop(net);
+        amqp_source_stop(amqp);
         engine_close(engine);
         net_free(net);
+        amqp_source_free(amqp);
         series_index_free(ix);
         conf_deinit(&cfg);
         return 1;
@@ -189,9 +196,11 @@ int main(int argc, char **argv)
         break;
     }
     net_stop(net);
+    amqp_source_stop(amqp);
     http_stop(http);
     engine_close(engine);
     net_free(net);
+    amqp_source_free(amqp);
     series_index_free(ix);
     log_info("stopped cleanly");
     conf_deinit(&cfg);

@@ -33,7 +33,8 @@ typedef enum ConfType {
     CONF_SIZE,     /* uint64_t bytes; min/max in bytes */
     CONF_UINT,     /* uint64_t; min/max */
     CONF_ENUM,     /* int index into words[] */
-    CONF_LISTEN    /* ConfListen */
+    CONF_LISTEN,   /* ConfListen */
+    CONF_BOOL      /* bool; conf_parse_bool's words, written back as true/false */
 } ConfType;
 
 typedef struct ConfKey {
@@ -45,6 +46,8 @@ typedef struct ConfKey {
     const char *const *words; /* CONF_ENUM: allowed words, NULL-terminated, index = value */
     size_t offset;            /* of the field in Config */
     const char *help;         /* one or more sentences for --init */
+    /* Optional extra check of a CONF_STRING value: TS_OK, or TS_ERR_PROTO with 'what' filled. */
+    int (*check)(Slice v, char *what, size_t what_cap);
 } ConfKey;
 
 typedef struct ConfSection {
@@ -60,17 +63,21 @@ typedef struct ConfSection {
 
 /* clang-format off */
 #define K_STRING(s, k, f, def, lo, hi, help)                                                      \
-    {s, k, CONF_STRING, def, lo, hi, NULL, FIELD(f, char *), help}
+    {s, k, CONF_STRING, def, lo, hi, NULL, FIELD(f, char *), help, NULL}
 #define K_DURATION(s, k, f, def, lo, hi, help)                                                    \
-    {s, k, CONF_DURATION, def, lo, hi, NULL, FIELD(f, int64_t), help}
+    {s, k, CONF_DURATION, def, lo, hi, NULL, FIELD(f, int64_t), help, NULL}
 #define K_SIZE(s, k, f, def, lo, hi, help)                                                        \
-    {s, k, CONF_SIZE, def, lo, hi, NULL, FIELD(f, uint64_t), help}
+    {s, k, CONF_SIZE, def, lo, hi, NULL, FIELD(f, uint64_t), help, NULL}
 #define K_UINT(s, k, f, def, lo, hi, help)                                                        \
-    {s, k, CONF_UINT, def, lo, hi, NULL, FIELD(f, uint64_t), help}
+    {s, k, CONF_UINT, def, lo, hi, NULL, FIELD(f, uint64_t), help, NULL}
 #define K_ENUM(s, k, f, def, words, help)                                                         \
-    {s, k, CONF_ENUM, def, 0, 0, words, FIELD(f, int), help}
+    {s, k, CONF_ENUM, def, 0, 0, words, FIELD(f, int), help, NULL}
 #define K_LISTEN(s, k, f, def, help)                                                              \
-    {s, k, CONF_LISTEN, def, 0, 0, NULL, FIELD(f, ConfListen), help}
+    {s, k, CONF_LISTEN, def, 0, 0, NULL, FIELD(f, ConfListen), help, NULL}
+#define K_BOOL(s, k, f, def, help)                                                                \
+    {s, k, CONF_BOOL, def, 0, 0, NULL, FIELD(f, bool), help, NULL}
+#define K_STRING_CHECK(s, k, f, def, lo, hi, check, help)                                         \
+    {s, k, CONF_STRING, def, lo, hi, NULL, FIELD(f, char *), help, check}
 /* clang-format on */
 
 #define NS_MS 1000000ULL
@@ -94,13 +101,41 @@ static const ConfSection SECTIONS[] = {
     {"net", "Limits shared by every network listener."},
     {"http", "HTTP API: Akumuli /api/*, Graphite /render, /metrics/*, /tags/*, /health."},
     {"query", "Query limits."},
+    {"amqp", "AMQP (RabbitMQ) consumer: Graphite metrics from a queue, acknowledged only once "
+             "they are durable. Off unless url is set."},
     {"log", "Server log."},
 };
 
 /*
+ * amqp.url: "" or an amqp:// URL. Only the scheme is checked here; the consumer parses the rest
+ * with librabbitmq's amqp_parse_url at start-up and refuses to start on an error.
+ */
+static int check_amqp_url(Slice v, char *what, size_t what_cap)
+{
+    static const char scheme[] = "amqp://";
+    if (v.n == 0)
+        return TS_OK;
+    if (v.n >= 8 && memcmp(v.p, "amqps://", 8) == 0) {
+        snprintf(what, what_cap, "amqps:// (TLS) is not supported");
+        return TS_ERR_PROTO;
+    }
+    if (v.n < sizeof(scheme) - 1 || memcmp(v.p, scheme, sizeof(scheme) - 1) != 0) {
+        snprintf(what, what_cap, "must start with amqp:// (amqp://user:pass@host:port/vhost)");
+        return TS_ERR_PROTO;
+    }
+    for (size_t i = 0; i < v.n; i++) {
+        if (v.p[i] == ' ' || v.p[i] == '\t') {
+            snprintf(what, what_cap, "blank in URL");
+            return TS_ERR_PROTO;
+        }
+    }
+    return TS_OK;
+}
+
+/*
  * The schema: one row per key. Sections must appear in SECTIONS and rows grouped by section.
  * Only keys that something reads are listed ("no stubs"): the keys of a listener are added
- * with the listener itself (issue #4: AMQP), together with their Config fields and sections.
+ * with the listener itself, together with their Config fields and sections.
  */
 static const ConfKey KEYS[] = {
     K_STRING("storage", "path", storage.path, "./data", 1, 4000, "Data directory."),
@@ -157,6 +192,28 @@ static const ConfKey KEYS[] = {
 
     K_UINT("query", "max_points", query.max_points, "50000000", 1, UINT64_MAX,
            "Most points one query may read; more is an error."),
+
+    K_STRING_CHECK("amqp", "url", amqp.url, "", 0, 4000, check_amqp_url,
+                   "Broker to consume from: amqp://user:password@host:port/vhost (percent-encode "
+                   "'/' in a vhost as %2f; no /vhost means \"/\"). Empty = no AMQP consumer."),
+    K_STRING("amqp", "exchange", amqp.exchange, "graphite", 1, 255,
+             "Exchange the queue is bound to; declared as a durable topic exchange if it does "
+             "not exist (an existing one is used as it is)."),
+    K_STRING("amqp", "queue", amqp.queue, "cairn", 1, 255,
+             "Queue consumed; declared durable if it does not exist (an existing one is used as "
+             "it is). Messages stay in it while cairnd is down."),
+    K_STRING("amqp", "binding_key", amqp.binding_key, "#", 0, 255,
+             "Routing-key pattern binding the queue to the exchange (# = every message)."),
+    K_BOOL("amqp", "metric_name_in_body", amqp.metric_name_in_body, "false",
+           "true: each message body holds plaintext lines \"name value timestamp\". false (as "
+           "carbon): the routing key is the metric name and each body line is \"value "
+           "timestamp\" or just \"value\" (now)."),
+    K_UINT("amqp", "prefetch", amqp.prefetch, "1000", 1, 65535,
+           "Unacknowledged messages the broker may send ahead (basic.qos prefetch count)."),
+    K_DURATION("amqp", "heartbeat", amqp.heartbeat_ns, "30s", 0, NS_HOUR,
+               "AMQP heartbeat, rounded up to whole seconds; 0 = none."),
+    K_SIZE("amqp", "max_message_bytes", amqp.max_message_bytes, "1MiB", 64, 256 * MIB,
+           "Larger message bodies are not read: counted as bad messages and acknowledged."),
 
     K_ENUM("log", "level", log.level, "info", LOG_LEVEL_WORDS, "Least severe level logged."),
     K_STRING("log", "file", log.file, "", 0, 4000, "Log file, reopened on SIGHUP; empty = stderr."),
@@ -492,6 +549,8 @@ static int key_set(Config *c, const ConfKey *k, Slice v, char *what, size_t what
             snprintf(what, what_cap, "longer than %llu bytes", (unsigned long long)k->max);
             return TS_ERR_PROTO;
         }
+        if (k->check && k->check(v, what, what_cap) != TS_OK)
+            return TS_ERR_PROTO;
         char **slot = field_ptr(c, k);
         ts_free(*slot);
         *slot = ts_strndup((const char *)(v.n ? v.p : (const uint8_t *)""), v.n);
@@ -538,6 +597,12 @@ static int key_set(Config *c, const ConfKey *k, Slice v, char *what, size_t what
                 snprintf(what + n, what_cap - n, ")");
         }
         return TS_ERR_PROTO;
+    case CONF_BOOL:
+        if (conf_parse_bool(v, (bool *)field_ptr(c, k)) != TS_OK) {
+            snprintf(what, what_cap, "invalid boolean '%s' (use true or false)", shown);
+            return TS_ERR_PROTO;
+        }
+        return TS_OK;
     case CONF_LISTEN:
         if (conf_parse_listen(v, (ConfListen *)field_ptr(c, k)) != TS_OK) {
             snprintf(what, what_cap,
@@ -598,6 +663,9 @@ static void key_write(const Config *c, const ConfKey *k, Buf *out)
         break;
     case CONF_ENUM:
         snprintf(tmp, sizeof(tmp), "%s", k->words[*(const int *)field_cptr(c, k)]);
+        break;
+    case CONF_BOOL:
+        snprintf(tmp, sizeof(tmp), "%s", *(const bool *)field_cptr(c, k) ? "true" : "false");
         break;
     case CONF_LISTEN: {
         const ConfListen *l = field_cptr(c, k);
@@ -884,7 +952,7 @@ void conf_write_default(Buf *out)
             const ConfKey *k = &KEYS[i];
             if (strcmp(k->section, SECTIONS[s].name) != 0)
                 continue;
-            char extra[200];
+            char extra[512];
             extra[0] = '\0';
             if (k->type == CONF_UINT || k->type == CONF_SIZE || k->type == CONF_DURATION) {
                 char range[64];
@@ -893,6 +961,8 @@ void conf_write_default(Buf *out)
                     snprintf(extra, sizeof(extra), "%s Must be %s.", k->help, range);
                 else
                     snprintf(extra, sizeof(extra), "%s", k->help);
+            } else if (k->type == CONF_BOOL) {
+                snprintf(extra, sizeof(extra), "%s One of: true, false.", k->help);
             } else if (k->type == CONF_ENUM) {
                 size_t n = (size_t)snprintf(extra, sizeof(extra), "%s One of:", k->help);
                 for (int w = 0; k->words[w] && n < sizeof(extra); w++)

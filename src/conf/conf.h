@@ -73,6 +73,16 @@ typedef struct Config {
         uint64_t max_points; /* most points one query may read; more is an error */
     } query;
     struct {
+        char *url;                  /* amqp://user:pass@host:port/vhost; "" = no AMQP consumer */
+        char *exchange;             /* topic exchange, declared durable if absent */
+        char *queue;                /* durable queue, declared if absent */
+        char *binding_key;          /* the queue is bound to the exchange with this key */
+        bool metric_name_in_body;   /* true: "name value ts" lines; false: name = routing key */
+        uint64_t prefetch;          /* unacknowledged messages the broker may send ahead */
+        int64_t heartbeat_ns;       /* AMQP heartbeat (whole seconds); 0 = none */
+        uint64_t max_message_bytes; /* larger message bodies are bad messages (acked, counted) */
+    } amqp;
+    struct {
         int level;  /* LogLevel from core/log.h: 0 debug, 1 info, 2 warn, 3 error */
         char *file; /* "" = stderr */
     } log;
@@ -125,8 +135,7 @@ void conf_write_effective(const Config *c, Buf *out);
  * sec), m (or min), h, d, w, y (= 365d); no unit means seconds. "0" is zero.
  * conf_parse_size_bytes: digits plus an optional unit, case-insensitive: B, K/KB/KiB (1024),
  * M/MB/MiB, G/GB/GiB, T/TB/TiB.
- * conf_parse_bool: true/false, yes/no, on/off, 1/0, case-insensitive (no key is boolean yet;
- * kept for the listeners' switches, e.g. AMQP's metric-name-in-body, issue #4).
+ * conf_parse_bool: true/false, yes/no, on/off, 1/0, case-insensitive (amqp.metric_name_in_body).
  * conf_parse_listen: "" (disabled), "host:port", "[v6addr]:port", ":port" (host 0.0.0.0) or a
  * bare "port" (same); port 0..65535; host at most 255 bytes of [A-Za-z0-9.-_] (plus ':' and
  * '%' inside brackets).

@@ -14,6 +14,7 @@
 
 #include <stdint.h>
 
+#include "amqp/amqp_source.h"
 #include "conf/conf.h"
 #include "core/status.h"
 #include "index/series_index.h"
@@ -27,8 +28,9 @@ typedef struct HttpDeps {
     const Config *cfg;
     Engine *engine;
     SeriesIndex *ix;
-    NetServer *net;     /* may be NULL (no ingest listeners) */
-    int64_t started_ns; /* wall-clock start time, for uptime */
+    NetServer *net;        /* may be NULL (no ingest listeners) */
+    int64_t started_ns;    /* wall-clock start time, for uptime */
+    const AmqpStats *amqp; /* may be NULL (no AMQP consumer): its counters then read 0 */
 } HttpDeps;
 
 /* Start listening on cfg->http.listen. Caller owns *out; stop with http_stop. */

@@ -62,6 +62,46 @@ static void metric(Buf *out, const char *name, const char *help, const char *typ
     buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* The AMQP consumer's counters (all 0 when there is none). */
+static void write_amqp_metrics(const AmqpStats *a, Buf *out)
+{
+    static const struct {
+        const char *name, *help;
+        size_t off;
+        bool gauge;
+    } rows[] = {
+#define ROW(name, field, help, gauge) {name, help, offsetof(AmqpStats, field), gauge}
+        ROW("cairn_amqp_messages_total", messages, "AMQP messages received.", false),
+        ROW("cairn_amqp_points_total", points, "Points from AMQP messages handed to storage.",
+            false),
+        ROW("cairn_amqp_bad_messages_total", bad_messages,
+            "AMQP messages with a bad line or name, or over amqp.max_message_bytes (acknowledged).",
+            false),
+        ROW("cairn_amqp_bad_lines_total", bad_lines, "AMQP message lines that failed to parse.",
+            false),
+        ROW("cairn_amqp_nan_dropped_total", nan_dropped, "AMQP points with a NaN value dropped.",
+            false),
+        ROW("cairn_amqp_points_rejected_total", points_rejected,
+            "AMQP points refused (bad name, series limit, read-only store).", false),
+        ROW("cairn_amqp_acked_total", acked, "AMQP messages acknowledged once durable.", false),
+        ROW("cairn_amqp_reconnects_total", reconnects,
+            "AMQP connections established after the first one.", false),
+        ROW("cairn_amqp_connect_failures_total", connect_failures,
+            "AMQP connection attempts that failed.", false),
+        ROW("cairn_amqp_unacked", unacked, "AMQP messages received and not yet acknowledged.",
+            true),
+        ROW("cairn_amqp_connected", connected, "1 while the AMQP consumer is consuming.", true),
+#undef ROW
+    };
+    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+        uint64_t v = 0;
+        if (a)
+            v = atomic_load((const _Atomic uint64_t *)((const char *)a + rows[r].off));
+        metric(out, rows[r].name, rows[r].help, rows[r].gauge ? "gauge" : "counter");
+        buf_printf(out, "%s %llu\n", rows[r].name, (unsigned long long)v);
+    }
+}
+
 void http_write_metrics(const HttpDeps *d, Buf *out)
 {
     EngineStats es;
@@ -148,6 +188,7 @@ void http_write_metrics(const HttpDeps *d, Buf *out)
         metric(out, g[i].name, g[i].help, g[i].type);
         buf_printf(out, "%s %llu\n", g[i].name, (unsigned long long)g[i].v);
     }
+    write_amqp_metrics(d->amqp, out);
     metric(out, "cairn_uptime_seconds", "Seconds since start.", "gauge");
     buf_printf(out, "cairn_uptime_seconds %lld\n",
                (long long)((ts_now_ns() - d->started_ns) / TS_NS_PER_SEC));

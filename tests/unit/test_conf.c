@@ -404,6 +404,14 @@ static void assert_conf_eq(const Config *a, const Config *b)
     assert_true(a->http.threads == b->http.threads);
     assert_true(a->http.max_body_bytes == b->http.max_body_bytes);
     assert_true(a->query.max_points == b->query.max_points);
+    assert_string_equal(a->amqp.url, b->amqp.url);
+    assert_string_equal(a->amqp.exchange, b->amqp.exchange);
+    assert_string_equal(a->amqp.queue, b->amqp.queue);
+    assert_string_equal(a->amqp.binding_key, b->amqp.binding_key);
+    assert_int_equal(a->amqp.metric_name_in_body, b->amqp.metric_name_in_body);
+    assert_true(a->amqp.prefetch == b->amqp.prefetch);
+    assert_true(a->amqp.heartbeat_ns == b->amqp.heartbeat_ns);
+    assert_true(a->amqp.max_message_bytes == b->amqp.max_message_bytes);
     assert_int_equal(a->log.level, b->log.level);
     assert_string_equal(a->log.file, b->log.file);
 }
@@ -437,6 +445,14 @@ static void test_defaults(void **state)
     assert_true(c.http.threads == 4);
     assert_true(c.http.max_body_bytes == 4ULL << 20);
     assert_true(c.query.max_points == 50000000);
+    assert_string_equal(c.amqp.url, "");              /* no AMQP consumer unless asked for */
+    assert_string_equal(c.amqp.exchange, "graphite"); /* carbon's AMQP_EXCHANGE */
+    assert_string_equal(c.amqp.queue, "cairn");
+    assert_string_equal(c.amqp.binding_key, "#"); /* carbon's BIND_PATTERNS */
+    assert_false(c.amqp.metric_name_in_body);     /* carbon's AMQP_METRIC_NAME_IN_BODY */
+    assert_true(c.amqp.prefetch == 1000);
+    assert_true(c.amqp.heartbeat_ns == 30 * S_NS);
+    assert_true(c.amqp.max_message_bytes == 1ULL << 20);
     assert_int_equal(c.log.level, 1); /* LOG_INFO */
     assert_string_equal(c.log.file, "");
     conf_deinit(&c);
@@ -543,7 +559,26 @@ static void test_load_errors(void **state)
         /* Keys of listeners that do not exist yet are refused, not silently ignored. */
         {"[graphite]\nprotobuf = :2005\n", TS_ERR_PROTO, 2,
          "cairn.ini:2: graphite.protobuf: unknown key"},
-        {"[amqp]\nurl = amqp://h/\n", TS_ERR_PROTO, 1, "cairn.ini:1: [amqp]: unknown section"},
+        {"[amqp]\nurl = http://h/\n", TS_ERR_PROTO, 2,
+         "cairn.ini:2: amqp.url: must start with amqp:// (amqp://user:pass@host:port/vhost)"},
+        {"[amqp]\nurl = amqps://h/\n", TS_ERR_PROTO, 2,
+         "cairn.ini:2: amqp.url: amqps:// (TLS) is not supported"},
+        {"[amqp]\nurl = \"amqp://h /\"\n", TS_ERR_PROTO, 2, "cairn.ini:2: amqp.url: blank in URL"},
+        {"[amqp]\nmetric_name_in_body = maybe\n", TS_ERR_PROTO, 2,
+         "cairn.ini:2: amqp.metric_name_in_body: invalid boolean 'maybe' (use true or false)"},
+        {"[amqp]\nprefetch = 0\n", TS_ERR_PROTO, 2,
+         "cairn.ini:2: amqp.prefetch: '0' out of range (must be between 1 and 65535)"},
+        {"[amqp]\nprefetch = 65536\n", TS_ERR_PROTO, 2,
+         "cairn.ini:2: amqp.prefetch: '65536' out of range (must be between 1 and 65535)"},
+        {"[amqp]\nqueue =\n", TS_ERR_PROTO, 2, "cairn.ini:2: amqp.queue: must not be empty"},
+        {"[amqp]\nexchange = \"\"\n", TS_ERR_PROTO, 2,
+         "cairn.ini:2: amqp.exchange: must not be empty"},
+        {"[amqp]\nheartbeat = 2h\n", TS_ERR_PROTO, 2,
+         "cairn.ini:2: amqp.heartbeat: '2h' out of range (must be at most 1h)"},
+        {"[amqp]\nmax_message_bytes = 1GB\n", TS_ERR_PROTO, 2,
+         "cairn.ini:2: amqp.max_message_bytes: '1GB' out of range (must be between 64 and 256MB)"},
+        {"[amqp]\nurl = amqp://h/\nbogus = 1\n", TS_ERR_PROTO, 3,
+         "cairn.ini:3: amqp.bogus: unknown key"},
         {"[log]\nlevel = loud\n", TS_ERR_PROTO, 2,
          "cairn.ini:2: log.level: invalid value 'loud' (use debug, info, warn, error)"},
         {"[http]\nlisten = 8181x\n", TS_ERR_PROTO, 2,
@@ -679,7 +714,10 @@ static void test_set(void **state)
         {"log.file=\"x", "--set: log.file: unterminated quoted value"},
         {"log.file=a\nb", "--set: log.file: control character in value"},
         {"net.max_tags=1024", "--set: net.max_tags: '1024' out of range (must be at most 256)"},
-        {"amqp.url=amqp://h/", "--set: amqp.url: unknown section"},
+        {"amqp.url=amqp:/h", "--set: amqp.url: must start with amqp:// "
+                             "(amqp://user:pass@host:port/vhost)"},
+        {"amqp.metric_name_in_body=2", "--set: amqp.metric_name_in_body: invalid boolean '2' "
+                                       "(use true or false)"},
     };
     Config before;
     conf_init_defaults(&before);
@@ -715,6 +753,10 @@ static void test_init_text_parses_to_defaults(void **state)
     assert_non_null(strstr(text, "\nmax_line_bytes = 16384\n"));
     assert_non_null(strstr(text, "\n# Most tags in one series name. Must be at most 256.\n"));
     assert_non_null(strstr(text, "\nmax_tags = 64\n"));
+    assert_non_null(strstr(text, "\n[amqp]\n"));
+    assert_non_null(strstr(text, "\nurl = \"\"\n"));
+    assert_non_null(strstr(text, "\nmetric_name_in_body = false\n"));
+    assert_non_null(strstr(text, "\nmax_message_bytes = 1MiB\n"));
     size_t col = 0;
     for (size_t i = 0; i < b.n; i++) {
         col = b.p[i] == '\n' ? 0 : col + 1;
@@ -737,6 +779,9 @@ static void test_init_text_parses_to_defaults(void **state)
                           "max_name_bytes=100\nmax_tags=1\n"
                           "[http]\nlisten=[::1]:9\nthreads=9\nmax_body_bytes=1MB\n"
                           "[query]\nmax_points=7\n"
+                          "[amqp]\nurl=amqp://x\nexchange=e\nqueue=q\nbinding_key=a.*\n"
+                          "metric_name_in_body=on\nprefetch=1\nheartbeat=5s\n"
+                          "max_message_bytes=64\n"
                           "[log]\nlevel=error\nfile=f\n",
                           &err),
                      TS_OK);
@@ -767,6 +812,14 @@ static void test_effective_round_trip(void **state)
         "http.listen=\"127.0.0.1:0\"",
         "log.level=warn",
         "log.file=\"\"x\"\"",
+        "amqp.url=amqp://u:p%2f@broker.example:5673/%2fmetrics",
+        "amqp.exchange=metrics",
+        "amqp.queue=q 1",
+        "amqp.binding_key=\"\"",
+        "amqp.metric_name_in_body=YES",
+        "amqp.prefetch=65535",
+        "amqp.heartbeat=0",
+        "amqp.max_message_bytes=64KB",
     };
     for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++)
         assert_int_equal(conf_set(&c, sets[i], &err), TS_OK);
@@ -790,6 +843,13 @@ static void test_effective_round_trip(void **state)
     assert_non_null(strstr(text, "\nmax_tags = 256\n"));
     assert_non_null(strstr(text, "\nlevel = warn\n"));
     assert_non_null(strstr(text, "\nfile = \"\"x\"\"\n"));
+    assert_non_null(strstr(text, "\n[amqp]\nurl = amqp://u:p%2f@broker.example:5673/%2fmetrics\n"));
+    assert_non_null(strstr(text, "\nbinding_key = \"\"\n"));
+    assert_non_null(strstr(text, "\nmetric_name_in_body = true\n"));
+    assert_non_null(strstr(text, "\nheartbeat = 0\n"));
+    assert_non_null(strstr(text, "\nmax_message_bytes = 64KB\n"));
+    assert_true(c.amqp.metric_name_in_body);
+    assert_string_equal(c.amqp.queue, "q 1");
     ts_free(text);
     conf_deinit(&d);
     buf_deinit(&b);
