@@ -5,7 +5,7 @@
 #   make test       install, build release + asan, run every test (tests/run.sh)
 #   make MODE=asan  ASan+UBSan build in build/asan (MODE=tsan: ThreadSanitizer, build/tsan)
 #   make fuzz       libFuzzer targets (clang) in build/fuzz
-#   make deps       install the Debian packages the build and tests need
+#   make deps       install the Debian packages the build and tests need (deps-run: only the build)
 
 MODE ?= release
 WERROR ?= 0
@@ -13,9 +13,11 @@ BUILD := build/$(MODE)
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 CC ?= cc
 
-DEB_PACKAGES := build-essential clang libclang-rt-dev pkg-config libmicrohttpd-dev libjansson-dev libzstd-dev \
-                libcmocka-dev curl netcat-openbsd python3 procps cppcheck \
-                librabbitmq-dev rabbitmq-server amqp-tools
+# What building and running cairnd needs (make run), and what the tests need on top (make test).
+RUN_PACKAGES := build-essential pkg-config libmicrohttpd-dev libjansson-dev libzstd-dev librabbitmq-dev \
+                libcmocka-dev
+DEB_PACKAGES := $(RUN_PACKAGES) clang libclang-rt-dev curl netcat-openbsd python3 procps cppcheck \
+                rabbitmq-server amqp-tools
 
 WARN := -Wall -Wextra -Wmissing-prototypes -Wshadow -Wpointer-arith -Wno-unused-parameter \
         -Wvla -Wstrict-prototypes
@@ -44,7 +46,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all run test deps fuzz clean unit check-deps
+.PHONY: all run test deps deps-run fuzz clean unit check-deps
 
 all: $(BUILD)/cairnd $(BUILD)/cairn $(UNIT_BIN) $(BUILD)/amqp_pub
 
@@ -91,8 +93,10 @@ $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libcairn.a
 
 fuzz: $(FUZZ_BIN)
 
-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+deps: PKGS = $(DEB_PACKAGES)
+deps-run: PKGS = $(RUN_PACKAGES)
+deps deps-run:
+	@missing=""; for p in $(PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -101,7 +105,7 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-run: deps
+run: deps-run
 	$(MAKE) MODE=release all
 	./build/release/cairnd --data ./data
 
