@@ -133,8 +133,16 @@ int main(int argc, char **argv)
     for (size_t at = 0; at < eff.n;) {
         const uint8_t *nl = memchr(eff.p + at, '\n', eff.n - at);
         size_t len = nl ? (size_t)(nl - eff.p) - at : eff.n - at;
-        if (len)
-            log_debug("config: %.*s", (int)len, (const char *)eff.p + at);
+        /* The AMQP password is not logged: "amqp://user:secret@host" shows "amqp://user:***@". */
+        const char *line = (const char *)eff.p + at;
+        const char *scheme = memmem(line, len, "amqp://", 7);
+        const char *at_sign = scheme ? memchr(scheme, '@', len - (size_t)(scheme - line)) : NULL;
+        const char *colon = at_sign ? memchr(scheme + 7, ':', (size_t)(at_sign - scheme - 7)) : NULL;
+        if (colon)
+            log_debug("config: %.*s***%.*s", (int)(colon + 1 - line), line,
+                      (int)(len - (size_t)(at_sign - line)), at_sign);
+        else if (len)
+            log_debug("config: %.*s", (int)len, line);
         at += len + 1;
     }
     buf_deinit(&eff);
