@@ -183,6 +183,34 @@ int ingest_resolve(Ingest *in, Slice key, uint64_t *id)
     return resolve(in, key, key_hash(key), id);
 }
 
+/* resolve(), but nothing new is interned while the store is read-only. */
+static int resolve_writable(Ingest *in, Slice key, uint64_t h, uint64_t *id)
+{
+    if (cache_find(&in->keys, key, h, id))
+        return TS_OK;
+    if (engine_read_only(in->e))
+        return TS_ERR_READONLY;
+    return resolve(in, key, h, id);
+}
+
+int ingest_resolve_writable(Ingest *in, Slice key, uint64_t *id)
+{
+    return resolve_writable(in, key, key_hash(key), id);
+}
+
+bool ingest_alias_find(Ingest *in, Slice name, uint64_t *id)
+{
+    return cache_find(&in->aliases, name, key_hash(name), id);
+}
+
+int ingest_alias_resolve(Ingest *in, Slice name, Slice key, uint64_t *id)
+{
+    int rc = resolve_writable(in, key, key_hash(key), id);
+    if (rc == TS_OK)
+        alias_insert(in, key_hash(name), *id, name);
+    return rc;
+}
+
 int ingest_ready(Ingest *in)
 {
     if (!in->cur)
@@ -218,12 +246,17 @@ void ingest_put_many(Ingest *in, const IngestPoint *pts, size_t n, int *rcs)
     TS_ASSERT(n <= INGEST_MANY_MAX && in->cur && in->cur->cap - in->cur->n >= n);
     bool ro = engine_read_only(in->e);
     for (size_t i = 0; i < n; i++) {
+        if (pts[i].id)
+            continue;
         h[i] = key_hash(pts[i].key);
         cache_prefetch(&in->keys, h[i]);
     }
     for (size_t i = 0; i < n; i++) {
-        uint64_t id;
-        rcs[i] = ro ? TS_ERR_READONLY : resolve(in, pts[i].key, h[i], &id);
+        uint64_t id = pts[i].id;
+        if (ro)
+            rcs[i] = TS_ERR_READONLY;
+        else
+            rcs[i] = id ? TS_OK : resolve(in, pts[i].key, h[i], &id);
         if (rcs[i] == TS_OK)
             batch_add(in, id, pts[i].ts_ns, pts[i].value);
     }
@@ -235,7 +268,7 @@ int ingest_put(Ingest *in, Slice key, int64_t ts_ns, double value)
         return TS_ERR_READONLY;
     if (!ingest_reserve(in, 1))
         return TS_ERR_AGAIN;
-    IngestPoint p = {key, ts_ns, value};
+    IngestPoint p = {key, ts_ns, value, 0};
     int rc;
     ingest_put_many(in, &p, 1, &rc);
     return rc;
@@ -248,16 +281,18 @@ void ingest_put_many_named(Ingest *in, const IngestPoint *pts, size_t n, IngestK
     TS_ASSERT(n <= INGEST_MANY_MAX && in->cur && in->cur->cap - in->cur->n >= n);
     bool ro = engine_read_only(in->e);
     for (size_t i = 0; i < n; i++) {
+        if (pts[i].id)
+            continue;
         h[i] = key_hash(pts[i].key);
         cache_prefetch(&in->aliases, h[i]);
     }
     for (size_t i = 0; i < n; i++) {
-        uint64_t id;
+        uint64_t id = pts[i].id;
         if (ro) {
             rcs[i] = TS_ERR_READONLY;
             continue;
         }
-        if (!cache_find(&in->aliases, pts[i].key, h[i], &id)) {
+        if (!id && !cache_find(&in->aliases, pts[i].key, h[i], &id)) {
             buf_clear(&in->key_scratch);
             rcs[i] = key_fn(ctx, pts[i].key, &in->key_scratch);
             if (rcs[i] != TS_OK)

@@ -38,6 +38,25 @@ int ingest_put(Ingest *in, Slice key, int64_t ts_ns, double value);
  */
 int ingest_resolve(Ingest *in, Slice key, uint64_t *id);
 
+/*
+ * Like ingest_resolve, but a key that is not in the private cache yet is interned only while
+ * the store accepts writes: TS_ERR_READONLY otherwise (so a refused point creates no series).
+ */
+int ingest_resolve_writable(Ingest *in, Slice key, uint64_t *id);
+
+/*
+ * The name cache of ingest_put_many_named, for protocols that resolve names themselves.
+ *
+ * ingest_alias_find: true, with *id, when 'name' (as sent) is cached. ingest_alias_resolve:
+ * resolve the canonical 'key' as ingest_resolve_writable does and, on TS_OK, remember 'name'
+ * as that series. Every protocol shares one table, so names of different syntaxes must never
+ * be equal: a valid Graphite name has no NUL or whitespace byte; other protocols build names
+ * that hold one (OpenTSDB: "<metric>\0<tags as sent>"). Both slices are borrowed; the name is
+ * copied into the capped alias arena (the cache starts over when it is full).
+ */
+bool ingest_alias_find(Ingest *in, Slice name, uint64_t *id);
+int ingest_alias_resolve(Ingest *in, Slice name, Slice key, uint64_t *id);
+
 /* Builds the canonical key of a name as a protocol sends it (appends to 'key'); a non-OK
  * status refuses the point (and is what ingest_put_many_named reports for it). */
 typedef int (*IngestKeyFn)(void *ctx, Slice name, Buf *key);
@@ -45,11 +64,16 @@ typedef int (*IngestKeyFn)(void *ctx, Slice name, Buf *key);
 /* True if a point could be queued now without TS_ERR_AGAIN. */
 int ingest_ready(Ingest *in);
 
-/* A decoded point for ingest_put_many; 'key' is borrowed for the call. */
+/*
+ * A decoded point for ingest_put_many; 'key' is borrowed for the call. A nonzero 'id' is the
+ * point's series id, resolved earlier (ingest_resolve_writable, ingest_alias_resolve, ...):
+ * then 'key' is not looked at.
+ */
 typedef struct IngestPoint {
     Slice key;
     int64_t ts_ns;
     double value;
+    uint64_t id; /* 0: resolve 'key' */
 } IngestPoint;
 
 #define INGEST_MANY_MAX 64
@@ -64,8 +88,8 @@ bool ingest_reserve(Ingest *in, uint32_t n);
 /*
  * Queue n points (n <= INGEST_MANY_MAX) after ingest_reserve(in, n) succeeded. The key lookups
  * are pipelined: the cache slots of all n keys are prefetched before the first is resolved, so
- * cache misses overlap. rcs[i] receives each point's status as ingest_put would return it
- * (never TS_ERR_AGAIN).
+ * cache misses overlap; points with a nonzero id skip the lookup. rcs[i] receives each point's
+ * status as ingest_put would return it (never TS_ERR_AGAIN).
  */
 void ingest_put_many(Ingest *in, const IngestPoint *pts, size_t n, int *rcs);
 
@@ -73,7 +97,8 @@ void ingest_put_many(Ingest *in, const IngestPoint *pts, size_t n, int *rcs);
  * Like ingest_put_many, but pts[i].key is the series name exactly as the protocol sent it. A
  * per-thread cache maps names seen before straight to their series (skipping key building and
  * validation); for a new name key_fn(ctx, name, key) builds the canonical key first. The cache
- * copies names into a capped arena and starts over when it is full.
+ * copies names into a capped arena and starts over when it is full. Points with a nonzero id
+ * skip the name lookup.
  */
 void ingest_put_many_named(Ingest *in, const IngestPoint *pts, size_t n, IngestKeyFn key_fn,
                            void *ctx, int *rcs);

@@ -4,6 +4,11 @@
  * `exit`. NaN values are dropped (counted) as on every listener. A bad put or an unknown command is
  * answered with OpenTSDB's error line and the connection keeps serving, as OpenTSDB does (the pure
  * parser in proto/opentsdb.c builds the lines).
+ *
+ * Names: an accepted put remembers "<metric>\0<tags as sent>" -> series id in the worker's
+ * ingest name cache (the NUL keeps these apart from Graphite names, which cannot hold one).
+ * A later put with the same metric and tag bytes is split by otsdb_split_put (timestamp and
+ * value only) and queued by id: no tag parsing, no key building, no key hashing.
  */
 #include "core/time.h"
 #include "net/handlers.h"
@@ -14,6 +19,16 @@
 #include <string.h>
 
 #define OTSDB_DRAIN_EVERY 64 /* queued points before handing them to ingest */
+
+/* Append the name cache's name of a put, "<metric>\0<tags>", to 'b'; returns its offset. */
+static size_t put_alias(Buf *b, const OtsdbLine *line)
+{
+    size_t off = b->n;
+    buf_append(b, line->metric.p, line->metric.n);
+    buf_put_u8(b, 0);
+    buf_append(b, line->tags.p, line->tags.n);
+    return off;
+}
 
 /* `stats`: every listener's counters, one OpenTSDB stats line each. */
 static void write_stats(ProtoCtx *p, Buf *out)
@@ -58,12 +73,31 @@ ProtoResult proto_opentsdb_lines(ProtoCtx *p, ProtoConn *c, const uint8_t *buf, 
             break;
         }
         OtsdbLine line;
+        uint64_t id = 0;
         buf_clear(&p->key);
         size_t line_start = pos;
-        int rc = otsdb_parse_line(slice_make(buf + pos, end - pos), (size_t)p->cfg->net.max_tags,
-                                  (size_t)p->cfg->net.max_name_bytes, &line, &p->key, &c->reply);
         const uint8_t *text = buf + pos;
         size_t text_n = end - pos;
+        if (otsdb_split_put(slice_make(text, text_n), &line, &p->key) == TS_OK) {
+            size_t off = put_alias(&p->key, &line);
+            if (ingest_alias_find(p->in, slice_make(p->key.p + off, p->key.n - off), &id)) {
+                pos = next;
+                received++;
+                if (isnan(line.value))
+                    nan++;
+                else
+                    pending_push_id(&c->pending, id, line.ts_ns, line.value);
+                if (c->pending.n - c->pending.head >= OTSDB_DRAIN_EVERY &&
+                    !pending_drain(p, &c->pending)) {
+                    r = PROTO_PAUSE;
+                    break;
+                }
+                continue;
+            }
+            buf_clear(&p->key);
+        }
+        int rc = otsdb_parse_line(slice_make(text, text_n), (size_t)p->cfg->net.max_tags,
+                                  (size_t)p->cfg->net.max_name_bytes, &line, &p->key, &c->reply);
         pos = next;
         if (rc != TS_OK) {
             bad++;
@@ -71,14 +105,22 @@ ProtoResult proto_opentsdb_lines(ProtoCtx *p, ProtoConn *c, const uint8_t *buf, 
             continue;
         }
         switch (line.cmd) {
-        case OTSDB_PUT:
+        case OTSDB_PUT: {
             received++;
             if (isnan(line.value)) {
                 nan++; /* as the other listeners: NaN is dropped, not stored */
                 break;
             }
-            pending_push(&c->pending, slice_make(p->key.p, p->key.n), line.ts_ns, line.value);
+            size_t key_n = p->key.n;
+            size_t off = put_alias(&p->key, &line);
+            Slice key = slice_make(p->key.p, key_n);
+            rc = ingest_alias_resolve(p->in, slice_make(p->key.p + off, p->key.n - off), key, &id);
+            if (rc == TS_OK)
+                pending_push_id(&c->pending, id, line.ts_ns, line.value);
+            else
+                proto_count_rejection(p, rc, key); /* series cap, read-only store */
             break;
+        }
         case OTSDB_DROPCACHES:
             buf_puts(&c->reply, OTSDB_REPLY_DROPCACHES);
             break;

@@ -6,6 +6,7 @@
 #include "net/protocols.h"
 #include "core/alloc.h"
 #include "net/handlers.h"
+#include "proto/resp.h"
 
 #include <string.h>
 
@@ -30,6 +31,8 @@ void proto_ctx_deinit(ProtoCtx *p)
 {
     buf_deinit(&p->key);
     arena_deinit(&p->arena);
+    resp_names_free(p->resp_names);
+    p->resp_names = NULL;
 }
 
 void proto_conn_init(ProtoConn *c, int listener)
@@ -81,8 +84,17 @@ void pending_push(PendingPoints *q, Slice key, int64_t ts_ns, double value)
         q->cap = q->cap ? q->cap * 2 : 64;
         q->pts = ts_realloc(q->pts, q->cap * sizeof(PendingPoint));
     }
-    q->pts[q->n++] = (PendingPoint){q->keys.n, (uint32_t)key.n, ts_ns, value};
+    q->pts[q->n++] = (PendingPoint){q->keys.n, (uint32_t)key.n, ts_ns, value, 0};
     buf_append(&q->keys, key.p, key.n);
+}
+
+void pending_push_id(PendingPoints *q, uint64_t id, int64_t ts_ns, double value)
+{
+    if (q->n == q->cap) {
+        q->cap = q->cap ? q->cap * 2 : 64;
+        q->pts = ts_realloc(q->pts, q->cap * sizeof(PendingPoint));
+    }
+    q->pts[q->n++] = (PendingPoint){0, 0, ts_ns, value, id};
 }
 
 bool pending_drain(ProtoCtx *p, PendingPoints *q)
@@ -105,6 +117,7 @@ bool pending_drain(ProtoCtx *p, PendingPoints *q)
             pts[i].key = slice_make(q->keys.p + pp->key_off, pp->key_len);
             pts[i].ts_ns = pp->ts_ns;
             pts[i].value = pp->value;
+            pts[i].id = pp->id;
         }
         if (q->key_fn)
             ingest_put_many_named(p->in, pts, k, q->key_fn, p, rcs);

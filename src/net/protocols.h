@@ -41,14 +41,19 @@ typedef struct ProtoCtx {
     const char *peer;        /* peer address for logs */
     Buf key;                 /* scratch for canonical keys */
     Arena arena;             /* per-frame scratch (pickle), capped */
+    /* Owned: the worker's RESP name-line cache (resp_in.c), NULL until first used; freed by
+     * proto_ctx_deinit, after every connection (and so every RESP parser) is gone. */
+    struct RespNames *resp_names;
 } ProtoCtx;
 
-/* One decoded point waiting for room in a batch; its key is in PendingPoints.keys. */
+/* One decoded point waiting for room in a batch; its key is in PendingPoints.keys, unless 'id'
+ * (nonzero) already names its series (pending_push_id). */
 typedef struct PendingPoint {
     size_t key_off;
     uint32_t key_len;
     int64_t ts_ns;
     double value;
+    uint64_t id;
 } PendingPoint;
 
 /*
@@ -64,6 +69,7 @@ typedef struct PendingPoints {
 } PendingPoints;
 
 struct RespParser;
+struct RespNames;
 
 /* Per-connection protocol state, embedded in the connection. */
 typedef struct ProtoConn {
@@ -110,6 +116,8 @@ void proto_count_rejection(ProtoCtx *p, int rc, Slice what);
 
 /* Queue a decoded point; drain queued points into ingest (false: no batch free, pause). */
 void pending_push(PendingPoints *q, Slice key, int64_t ts_ns, double value);
+/* Queue a point of a series resolved already (id from ingest_resolve_writable or the like). */
+void pending_push_id(PendingPoints *q, uint64_t id, int64_t ts_ns, double value);
 bool pending_drain(ProtoCtx *p, PendingPoints *q);
 
 #endif

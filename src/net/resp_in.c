@@ -12,6 +12,10 @@
  * supported by cairn yet" (see docs/STATUS.md). With resp.late_writes = reject, a point older than
  * the newest one of its series (since start) is answered "-DB late write" and the connection
  * closed, as Akumuli.
+ *
+ * Every parser of a worker shares the worker's RespNames cache (ProtoCtx.resp_names), so a
+ * name line seen before, on any connection or datagram, skips canonicalisation; its ref slots
+ * hold the series ids, so such points go to ingest by id (no key hashing either).
  */
 #include "core/time.h"
 #include "net/handlers.h"
@@ -26,25 +30,37 @@ typedef struct RespSink {
     const char *error; /* the reply line when on_point refused a point */
 } RespSink;
 
-static int on_point(void *ctx, Slice key, int64_t ts_ns, double value, bool is_event, Slice text)
+static int on_point(void *ctx, Slice key, uint64_t *ref, int64_t ts_ns, double value, bool is_event,
+                    Slice text)
 {
     RespSink *k = ctx;
     if (is_event) {
         k->error = "-ERR event series are not supported by cairn yet\r\n";
         return TS_ERR_PROTO;
     }
-    if (k->p->cfg->resp.late_writes == CONF_LATE_REJECT) {
+    /* *ref caches the series id with the name line (or dictionary id) that named the key. */
+    uint64_t id = *ref;
+    int rc = TS_OK;
+    if (id == 0) {
+        rc = ingest_resolve_writable(k->p->in, key, &id);
+        if (rc == TS_OK)
+            *ref = id;
+    }
+    if (rc == TS_OK && k->p->cfg->resp.late_writes == CONF_LATE_REJECT) {
         /* Akumuli: per series, a timestamp older than the newest one is refused. */
-        uint64_t id;
         bool late = false;
-        if (ingest_resolve(k->p->in, key, &id) == TS_OK &&
-            series_index_check_order(k->p->ix, id, ts_ns, &late) == TS_OK && late) {
+        if (series_index_check_order(k->p->ix, id, ts_ns, &late) == TS_OK && late) {
             k->error = "-DB late write\r\n";
             return TS_ERR_PROTO;
         }
     }
     k->received++;
-    pending_push(&k->c->pending, key, ts_ns, value);
+    if (rc != TS_OK) {
+        /* What ingest would have answered for the point: the series cap, a read-only store. */
+        proto_count_rejection(k->p, rc, key);
+        return TS_OK;
+    }
+    pending_push_id(&k->c->pending, id, ts_ns, value);
     return TS_OK;
 }
 
@@ -60,6 +76,9 @@ static RespParser *parser_for(ProtoCtx *p, ProtoConn *c)
         RespLimits lim = {.max_name_bytes = (size_t)p->cfg->net.max_name_bytes,
                           .max_tags = (size_t)p->cfg->net.max_tags};
         c->resp = resp_parser_new(&lim);
+        if (!p->resp_names)
+            p->resp_names = resp_names_new(&lim, 0);
+        resp_parser_set_names(c->resp, p->resp_names);
     }
     return c->resp;
 }

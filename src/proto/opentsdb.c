@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/pyfloat.h"
 #include "core/series_key.h"
 #include "core/time.h"
 
@@ -290,6 +291,11 @@ static int parse_value(Slice w, double *out, Buf *reply)
     char tmp[OTSDB_NUM_MAX + 1];
 
     if (w.n <= OTSDB_NUM_MAX && value_syntax_ok(w)) {
+        /* Decimal forms read the same (exactly, and faster) through pyfloat_parse; inf and nan
+         * keep strtod's sign handling. */
+        size_t lead = (w.p[0] == '+' || w.p[0] == '-') ? 1 : 0;
+        if (w.n > lead && (is_digit(w.p[lead]) || w.p[lead] == '.') && pyfloat_parse(w, out))
+            return TS_OK;
         memcpy(tmp, w.p, w.n);
         tmp[w.n] = '\0';
         char *end = NULL;
@@ -390,6 +396,7 @@ static int parse_put(Slice line, size_t max_tags, size_t max_name_bytes, OtsdbLi
     words_next(&w, &metric);
     words_next(&w, &ts_word);
     words_next(&w, &value_word);
+    size_t tags_at = w.pos; /* nargs >= 4: the value word ended at a space */
     if (metric.n == 0) {
         begin_reply(reply, out->err);
         buf_puts(reply, "empty metric name");
@@ -507,7 +514,42 @@ static int parse_put(Slice line, size_t max_tags, size_t max_name_bytes, OtsdbLi
     out->err = OTSDB_ERR_NONE;
     out->ts_ns = ts_ns;
     out->value = value;
+    out->metric = metric;
+    out->tags = slice_make(line.p + tags_at, line.n - tags_at);
     return TS_OK;
+}
+
+int otsdb_split_put(Slice line, OtsdbLine *out, Buf *scratch)
+{
+    size_t mark = scratch->n;
+    OtsdbErr kind = OTSDB_ERR_NONE;
+    Slice word, metric, ts_word, value_word;
+    int64_t ts_ns = 0;
+    double value = 0;
+    int rc = TS_ERR_PROTO;
+
+    if (line.n > 0 && line.p[line.n - 1] == '\r')
+        line.n--;
+    Words w = {line, 0, false};
+    words_next(&w, &word);
+    /* "put" and the three words before the tags each end at a space (then w.done is false). */
+    if (!slice_eq_cstr(word, "put") || w.done || !words_next(&w, &metric) || w.done ||
+        metric.n == 0 || !words_next(&w, &ts_word) || w.done || !words_next(&w, &value_word) ||
+        w.done || value_word.n == 0 || w.pos >= line.n)
+        goto out;
+    if (parse_ts(ts_word, &ts_ns, scratch, &kind) != TS_OK ||
+        parse_value(value_word, &value, scratch) != TS_OK)
+        goto out;
+    out->cmd = OTSDB_PUT;
+    out->err = OTSDB_ERR_NONE;
+    out->ts_ns = ts_ns;
+    out->value = value;
+    out->metric = metric;
+    out->tags = slice_make(line.p + w.pos, line.n - w.pos);
+    rc = TS_OK;
+out:
+    scratch->n = mark;
+    return rc;
 }
 
 int otsdb_parse_line(Slice line, size_t max_tags, size_t max_name_bytes, OtsdbLine *out, Buf *key,
@@ -525,6 +567,7 @@ int otsdb_parse_line(Slice line, size_t max_tags, size_t max_name_bytes, OtsdbLi
     out->err = OTSDB_ERR_NONE;
     out->ts_ns = 0;
     out->value = 0;
+    out->metric = out->tags = slice_make(NULL, 0);
     if (line.n > 0 && line.p[line.n - 1] == '\r')
         line.n--;
     size_t blank = 0;

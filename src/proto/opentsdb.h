@@ -83,6 +83,9 @@ typedef struct OtsdbLine {
     OtsdbErr err;  /* OTSDB_ERR_NONE on TS_OK */
     int64_t ts_ns; /* put: ns since the epoch, > 0 */
     double value;  /* put: the value; may be NaN or +-inf */
+    Slice metric;  /* accepted put: the metric word, into the line */
+    Slice tags;    /* accepted put: the rest of the line after the value's space, as sent
+                      (without the stripped '\r'), into the line */
 } OtsdbLine;
 
 /*
@@ -99,6 +102,20 @@ typedef struct OtsdbLine {
  */
 int otsdb_parse_line(Slice line, size_t max_tags, size_t max_name_bytes, OtsdbLine *out, Buf *key,
                      Buf *reply);
+
+/*
+ * The fast path for callers that cache names: split a put line without looking at its tags.
+ *
+ * Returns TS_OK when 'line' (one trailing '\r' stripped) is "put <metric> <ts> <value> <tags>"
+ * with a non-empty metric and tags part and a timestamp and value that otsdb_parse_line
+ * accepts; out->cmd is OTSDB_PUT and out->ts_ns, out->value, out->metric, out->tags are set as
+ * otsdb_parse_line sets them. The tags are NOT checked: when an earlier line with the same
+ * metric and tags bytes was accepted by otsdb_parse_line (with the same limits), this line is
+ * accepted too, with the same key, so the caller may reuse what it derived from that one.
+ * Otherwise (TS_ERR_PROTO) the caller must parse the line with otsdb_parse_line, which gives
+ * the reply. 'scratch' may be appended to and is cut back to its length on return.
+ */
+int otsdb_split_put(Slice line, OtsdbLine *out, Buf *scratch);
 
 /*
  * Append the reply to `version` in OpenTSDB's two-line shape:

@@ -12,9 +12,13 @@
  * Series names go through Akumuli's SeriesParser rules (leading whitespace skipped, spaces and
  * tabs between tags collapsed, the first 32 tags kept) and then core/series_key.h, which sorts
  * the tags by key bytewise, keeps duplicates and escapes, and joins "metric k=v ...". Keys are
- * kept as records [u8 is_event][u32le length][bytes] in a Buf: the per-message scratch buffer for
- * a name line, the session dictionary for an id. The dictionary is an open-addressing table from
- * id to the first record and record count of its (possibly compound) name.
+ * kept in a KeyStore: records [u8 is_event][u32le length][bytes] in a Buf plus one caller ref
+ * slot per record (RespPointFn). There are three: the per-message scratch for a name line, the
+ * session dictionary for an id, and the RespNames cache shared by the parsers of a thread. The
+ * dictionary and the cache are open-addressing tables from an id or a name line to the first
+ * record, first ref and record count of its (possibly compound) name. Canonicalising a name is
+ * the costly part of a message (a 10-metric bulk row builds 10 keys), so with a cache a name
+ * line seen before costs one hash and one compare.
  */
 #include "proto/resp.h"
 
@@ -25,6 +29,7 @@
 #include "core/alloc.h"
 #include "core/endian.h"
 #include "core/hash.h"
+#include "core/pyfloat.h"
 #include "core/series_key.h"
 #include "core/time.h"
 
@@ -40,23 +45,55 @@
 
 enum { ST_OK = 0, ST_AGAIN = 1, ST_FAIL = 2 };
 
+/* Key records and their ref slots; record i of the Buf owns refs[i]. */
+typedef struct KeyStore {
+    Buf recs;       /* records [u8 is_event][u32le length][key bytes] */
+    uint64_t *refs; /* owned, nrefs used of refs_cap; 0 until a caller writes one */
+    size_t nrefs;
+    size_t refs_cap;
+} KeyStore;
+
 typedef struct DictSlot {
     uint64_t id;  /* dictionary id as sent */
-    size_t off;   /* first key record in dict_keys */
+    size_t off;   /* first key record in dict.recs */
+    size_t ref0;  /* its ref in dict.refs */
     size_t count; /* records (names of the compound); 0 marks an empty slot */
 } DictSlot;
 
+/* One cached name line: the line's bytes in RespNames.lines, its records in RespNames.keys. */
+typedef struct NameSlot {
+    uint64_t hash;   /* hash64 of the line; 0 marks an empty slot */
+    size_t line_off; /* in lines */
+    size_t rec_off;  /* first key record in keys.recs */
+    size_t ref0;     /* its ref in keys.refs */
+    uint32_t line_len;
+    uint32_t count; /* records (names of the compound), >= 1 */
+} NameSlot;
+
+struct RespNames {
+    RespLimits lim;   /* the limits cached names were validated with (defaults filled in) */
+    size_t max_bytes; /* cap on lines + records + refs + table */
+    NameSlot *slots;  /* nslots a power of two, at most half full */
+    size_t nslots;
+    size_t n;        /* lines cached */
+    Buf lines;       /* name line bytes */
+    KeyStore keys;   /* their records */
+    uint64_t resets; /* times the cache started over */
+};
+
 struct RespParser {
-    RespLimits lim;  /* effective limits, defaults filled in */
-    int dead_rc;     /* TS_OK while alive; the status to repeat once dead */
-    bool dict_phase; /* true until the first message that does not start with '*' */
-    DictSlot *slots; /* dictionary table, nslots a power of two (or 0), half full at most */
-    size_t nslots;   /* table size */
-    size_t ndict;    /* ids defined */
-    Buf dict_keys;   /* key records of all dictionary names */
-    Buf scratch;     /* key records of the current message's name line */
+    RespLimits lim;   /* effective limits, defaults filled in */
+    int dead_rc;      /* TS_OK while alive; the status to repeat once dead */
+    bool dict_phase;  /* true until the first message that does not start with '*' */
+    DictSlot *slots;  /* dictionary table, nslots a power of two (or 0), half full at most */
+    size_t nslots;    /* table size */
+    size_t ndict;     /* ids defined */
+    KeyStore dict;    /* key records of all dictionary names */
+    KeyStore scratch; /* key records of the current message's name line (no cache) */
+    RespNames *names; /* borrowed name-line cache, or NULL */
     SeriesTag tags[RESP_AKUMULI_TAGS]; /* tags of the name being canonicalised */
-    Slice keys[RESP_ROW_MAX];          /* current row: keys (into dict_keys or scratch) */
+    Slice keys[RESP_ROW_MAX];          /* current row: keys (into a KeyStore) */
+    uint64_t *refs[RESP_ROW_MAX];      /* current row: ref slots (into the same KeyStore) */
     bool is_event[RESP_ROW_MAX];       /* current row: event series? */
     double values[RESP_ROW_MAX];       /* current row: numeric values */
     Slice texts[RESP_ROW_MAX];         /* current row: event texts (into the input) */
@@ -70,21 +107,65 @@ typedef struct Cur {
     size_t msg;       /* first byte of the current message: origin of the error context */
 } Cur;
 
+/* ---- key stores ---- */
+
+static void ks_init(KeyStore *ks)
+{
+    buf_init(&ks->recs);
+    ks->refs = NULL;
+    ks->nrefs = ks->refs_cap = 0;
+}
+
+static void ks_deinit(KeyStore *ks)
+{
+    buf_deinit(&ks->recs);
+    ts_free(ks->refs);
+}
+
+static void ks_clear(KeyStore *ks)
+{
+    buf_clear(&ks->recs);
+    ks->nrefs = 0;
+}
+
+/* Cut the store back to 'recs' record bytes and 'nrefs' refs (undo a partial append). */
+static void ks_truncate(KeyStore *ks, size_t recs, size_t nrefs)
+{
+    ks->recs.n = recs;
+    ks->nrefs = nrefs;
+}
+
+static void ks_add_ref(KeyStore *ks)
+{
+    if (ks->nrefs == ks->refs_cap) {
+        ks->refs_cap = ks->refs_cap ? ks->refs_cap * 2 : 64;
+        ks->refs = ts_realloc(ks->refs, ks->refs_cap * sizeof(*ks->refs));
+    }
+    ks->refs[ks->nrefs++] = 0;
+}
+
+static RespLimits limits_filled(const RespLimits *lim)
+{
+    RespLimits l = {0};
+    if (lim)
+        l = *lim;
+    if (l.max_name_bytes == 0)
+        l.max_name_bytes = NAME_BYTES_DEFAULT;
+    if (l.max_dict_entries == 0)
+        l.max_dict_entries = RESP_DICT_ENTRIES;
+    if (l.max_dict_bytes == 0)
+        l.max_dict_bytes = RESP_DICT_BYTES;
+    return l;
+}
+
 RespParser *resp_parser_new(const RespLimits *lim)
 {
     RespParser *p = ts_calloc(1, sizeof(*p));
-    if (lim)
-        p->lim = *lim;
-    if (p->lim.max_name_bytes == 0)
-        p->lim.max_name_bytes = NAME_BYTES_DEFAULT;
-    if (p->lim.max_dict_entries == 0)
-        p->lim.max_dict_entries = RESP_DICT_ENTRIES;
-    if (p->lim.max_dict_bytes == 0)
-        p->lim.max_dict_bytes = RESP_DICT_BYTES;
+    p->lim = limits_filled(lim);
     p->dead_rc = TS_OK;
     p->dict_phase = true;
-    buf_init(&p->dict_keys);
-    buf_init(&p->scratch);
+    ks_init(&p->dict);
+    ks_init(&p->scratch);
     return p;
 }
 
@@ -93,9 +174,16 @@ void resp_parser_free(RespParser *p)
     if (!p)
         return;
     ts_free(p->slots);
-    buf_deinit(&p->dict_keys);
-    buf_deinit(&p->scratch);
+    ks_deinit(&p->dict);
+    ks_deinit(&p->scratch);
     ts_free(p);
+}
+
+void resp_parser_set_names(RespParser *p, RespNames *c)
+{
+    bool same =
+        c && c->lim.max_name_bytes == p->lim.max_name_bytes && c->lim.max_tags == p->lim.max_tags;
+    p->names = same ? c : NULL;
 }
 
 /* ---- dictionary ---- */
@@ -126,7 +214,7 @@ static void dict_put(DictSlot *slots, size_t nslots, DictSlot v)
     slots[i] = v;
 }
 
-static void dict_insert(RespParser *p, uint64_t id, size_t off, size_t count)
+static void dict_insert(RespParser *p, uint64_t id, size_t off, size_t ref0, size_t count)
 {
     if ((p->ndict + 1) * 2 > p->nslots) {
         size_t nn = p->nslots ? p->nslots * 2 : 64;
@@ -138,7 +226,7 @@ static void dict_insert(RespParser *p, uint64_t id, size_t off, size_t count)
         p->slots = ns;
         p->nslots = nn;
     }
-    DictSlot v = {id, off, count};
+    DictSlot v = {id, off, ref0, count};
     dict_put(p->slots, p->nslots, v);
     p->ndict++;
 }
@@ -159,11 +247,13 @@ static void skip_blanks(const uint8_t *b, size_t n, size_t *i)
 
 /*
  * Canonicalise the name line 's' (Akumuli's SeriesParser::to_canonical_form followed by the
- * compound split of StorageSession::get_series_ids) and append one key record per metric to
- * 'out'. Returns the number of records, or 0 (with 'out' unchanged) for an invalid name.
+ * compound split of StorageSession::get_series_ids) and append one key record (and a zero ref)
+ * per metric to 'ks'. Returns the number of records, or 0 (with 'ks' unchanged) for an invalid
+ * name.
  */
-static size_t name_to_records(RespParser *p, Slice s, Buf *out)
+static size_t name_to_records(RespParser *p, Slice s, KeyStore *ks)
 {
+    Buf *out = &ks->recs;
     const uint8_t *b = s.p;
     size_t n = s.n;
     size_t i = 0;
@@ -196,6 +286,7 @@ static size_t name_to_records(RespParser *p, Slice s, Buf *out)
         return 0;
 
     size_t start = out->n;
+    size_t ref_start = ks->nrefs;
     size_t count = 0;
     size_t c0 = 0;
     for (size_t k = 0; k <= metric.n; k++) {
@@ -212,23 +303,140 @@ static size_t name_to_records(RespParser *p, Slice s, Buf *out)
                              NULL) != TS_OK)
             goto bad;
         put_u32le(out->p + hdr + 1, (uint32_t)(out->n - hdr - REC_HDR));
+        ks_add_ref(ks);
         count++;
     }
     return count;
 bad:
-    out->n = start;
+    ks_truncate(ks, start, ref_start);
     return 0;
 }
 
-/* Point p->keys / p->is_event at 'count' records of 'store' starting at 'off'. */
-static void load_row(RespParser *p, const Buf *store, size_t off, size_t count)
+/* Point p->keys / p->refs / p->is_event at 'count' records of 'ks' from 'off' and 'ref0'. */
+static void load_row(RespParser *p, KeyStore *ks, size_t off, size_t ref0, size_t count)
 {
+    const Buf *store = &ks->recs;
     for (size_t k = 0; k < count; k++) {
         uint32_t len = get_u32le(store->p + off + 1);
         p->is_event[k] = store->p[off] != 0;
         p->keys[k] = slice_make(store->p + off + REC_HDR, len);
+        p->refs[k] = &ks->refs[ref0 + k];
         off += REC_HDR + len;
     }
+}
+
+/* ---- the name-line cache ---- */
+
+RespNames *resp_names_new(const RespLimits *lim, size_t max_bytes)
+{
+    RespNames *c = ts_calloc(1, sizeof(*c));
+    c->lim = limits_filled(lim);
+    c->max_bytes = max_bytes ? max_bytes : RESP_NAMES_BYTES;
+    buf_init(&c->lines);
+    ks_init(&c->keys);
+    return c;
+}
+
+void resp_names_free(RespNames *c)
+{
+    if (!c)
+        return;
+    ts_free(c->slots);
+    buf_deinit(&c->lines);
+    ks_deinit(&c->keys);
+    ts_free(c);
+}
+
+size_t resp_names_count(const RespNames *c)
+{
+    return c->n;
+}
+
+uint64_t resp_names_resets(const RespNames *c)
+{
+    return c->resets;
+}
+
+static uint64_t line_hash(Slice line)
+{
+    uint64_t h = hash64(line.p, line.n);
+    return h ? h : 1;
+}
+
+static const NameSlot *names_find(const RespNames *c, Slice line, uint64_t h)
+{
+    if (c->nslots == 0)
+        return NULL;
+    for (size_t i = (size_t)h & (c->nslots - 1);; i = (i + 1) & (c->nslots - 1)) {
+        const NameSlot *s = &c->slots[i];
+        if (s->hash == 0)
+            return NULL;
+        if (s->hash == h && s->line_len == line.n &&
+            memcmp(c->lines.p + s->line_off, line.p, line.n) == 0)
+            return s;
+    }
+}
+
+static void names_put(NameSlot *slots, size_t nslots, const NameSlot *v)
+{
+    size_t i = (size_t)v->hash & (nslots - 1);
+    while (slots[i].hash != 0)
+        i = (i + 1) & (nslots - 1);
+    slots[i] = *v;
+}
+
+/* Bytes the cache holds now (what max_bytes caps). */
+static size_t names_bytes(const RespNames *c)
+{
+    return c->lines.n + c->keys.recs.n + c->keys.nrefs * sizeof(uint64_t) +
+           c->nslots * sizeof(NameSlot);
+}
+
+/* Start over empty; the buffers keep their capacity (bounded by max_bytes plus one entry). */
+static void names_reset(RespNames *c)
+{
+    ts_free(c->slots);
+    c->slots = NULL;
+    c->nslots = 0;
+    c->n = 0;
+    buf_clear(&c->lines);
+    ks_clear(&c->keys);
+    c->resets++;
+}
+
+/*
+ * The cached entry of name line 'line', canonicalising and adding it first if it is new;
+ * NULL for an invalid name (nothing is cached).
+ */
+static const NameSlot *names_get(RespParser *p, RespNames *c, Slice line)
+{
+    uint64_t h = line_hash(line);
+    const NameSlot *hit = names_find(c, line, h);
+    if (hit)
+        return hit;
+    if (c->n > 0 && names_bytes(c) >= c->max_bytes)
+        names_reset(c);
+    NameSlot v = {
+        .hash = h, .rec_off = c->keys.recs.n, .ref0 = c->keys.nrefs, .line_len = (uint32_t)line.n};
+    size_t count = name_to_records(p, line, &c->keys);
+    if (count == 0)
+        return NULL;
+    v.count = (uint32_t)count;
+    v.line_off = c->lines.n;
+    buf_append(&c->lines, line.p, line.n);
+    if ((c->n + 1) * 2 > c->nslots) {
+        size_t nn = c->nslots ? c->nslots * 2 : 256;
+        NameSlot *ns = ts_calloc(nn, sizeof(*ns));
+        for (size_t i = 0; i < c->nslots; i++)
+            if (c->slots[i].hash != 0)
+                names_put(ns, nn, &c->slots[i]);
+        ts_free(c->slots);
+        c->slots = ns;
+        c->nslots = nn;
+    }
+    names_put(c->slots, c->nslots, &v);
+    c->n++;
+    return names_find(c, line, h);
 }
 
 /* ---- errors ---- */
@@ -344,6 +552,45 @@ static int read_str(RespParser *p, Cur *c, Buf *reply, size_t window, Slice *out
     return ST_OK;
 }
 
+/*
+ * The common value text, [+-]digits[.digits] with 1 to 15 digits, read exactly: the mantissa
+ * (< 10^15 < 2^53) and 10^k (k <= 15) are exact doubles and IEEE division rounds correctly, so
+ * the quotient is what strtod returns. False for anything else.
+ */
+static bool quick_decimal(Slice s, double *out)
+{
+    static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    size_t i = 0;
+    bool neg = false;
+    bool dot = false;
+    uint64_t m = 0;
+    size_t digits = 0;
+    size_t frac = 0;
+    if (s.n > 0 && (s.p[0] == '+' || s.p[0] == '-')) {
+        neg = s.p[0] == '-';
+        i = 1;
+    }
+    for (; i < s.n; i++) {
+        uint8_t ch = s.p[i];
+        if (ch >= '0' && ch <= '9') {
+            if (++digits > 15)
+                return false;
+            m = m * 10 + (uint64_t)(ch - '0');
+            frac += dot;
+        } else if (ch == '.' && !dot) {
+            dot = true;
+        } else {
+            return false;
+        }
+    }
+    if (digits == 0)
+        return false;
+    double d = (double)m / pow10[frac];
+    *out = neg ? -d : d;
+    return true;
+}
+
 /* '+' float value: C strtod over the whole text (Akumuli copies it into a NUL-ended buffer). */
 static int read_float(RespParser *p, Cur *c, Buf *reply, double *out)
 {
@@ -351,6 +598,15 @@ static int read_float(RespParser *p, Cur *c, Buf *reply, double *out)
     int r = read_str(p, c, reply, WIN_FLOAT, &s);
     if (r != ST_OK)
         return r;
+    /* A plain decimal ([+-]digits[.digits][e[+-]digits], no inf/nan) reads the same through
+     * pyfloat_parse, which is exact and much faster for short ones; anything else (hex, blanks,
+     * inf, nan and their signs, errors) goes through strtod as Akumuli does. */
+    if (quick_decimal(s, out))
+        return ST_OK;
+    size_t lead = s.n > 0 && (s.p[0] == '+' || s.p[0] == '-') ? 1 : 0;
+    if (s.n > lead && ((s.p[lead] >= '0' && s.p[lead] <= '9') || s.p[lead] == '.') &&
+        pyfloat_parse(s, out))
+        return ST_OK;
     char tmp[WIN_FLOAT];
     char *end = NULL;
     memcpy(tmp, s.p, s.n); /* s.n < WIN_FLOAT: the window holds the '\n' too */
@@ -477,11 +733,19 @@ static int parse_data(RespParser *p, Cur *c, Buf *reply, size_t *count, int64_t 
         r = read_str(p, c, reply, WIN_NAME, &name);
         if (r != ST_OK)
             return r;
-        buf_clear(&p->scratch);
-        *count = name_to_records(p, name, &p->scratch);
-        if (*count == 0)
-            return fail(p, c, reply, "invalid series name format");
-        load_row(p, &p->scratch, 0, *count);
+        if (p->names) {
+            const NameSlot *e = names_get(p, p->names, name);
+            if (!e)
+                return fail(p, c, reply, "invalid series name format");
+            *count = e->count;
+            load_row(p, &p->names->keys, e->rec_off, e->ref0, *count);
+        } else {
+            ks_clear(&p->scratch);
+            *count = name_to_records(p, name, &p->scratch);
+            if (*count == 0)
+                return fail(p, c, reply, "invalid series name format");
+            load_row(p, &p->scratch, 0, 0, *count);
+        }
     } else if (t == ':') {
         uint64_t id = 0;
         r = read_int(p, c, reply, &id, NULL);
@@ -491,7 +755,7 @@ static int parse_data(RespParser *p, Cur *c, Buf *reply, size_t *count, int64_t 
         if (!s)
             return fail(p, c, reply, "invalid series name format");
         *count = s->count;
-        load_row(p, &p->dict_keys, s->off, s->count);
+        load_row(p, &p->dict, s->off, s->ref0, s->count);
     } else {
         return fail(p, c, reply, "unexpected parameter id format");
     }
@@ -528,8 +792,9 @@ static int parse_dict(RespParser *p, Cur *c, Buf *reply)
         r = read_str(p, c, reply, WIN_NAME, &name);
         if (r != ST_OK)
             return r;
-        size_t mark = p->dict_keys.n;
-        size_t count = name_to_records(p, name, &p->dict_keys);
+        size_t mark = p->dict.recs.n;
+        size_t ref_mark = p->dict.nrefs;
+        size_t count = name_to_records(p, name, &p->dict);
         if (count == 0)
             return fail(p, c, reply, "invalid series name format");
         uint64_t id = 0;
@@ -540,17 +805,17 @@ static int parse_dict(RespParser *p, Cur *c, Buf *reply)
         else
             r = read_int(p, c, reply, &id, NULL);
         if (r != ST_OK || dict_find(p, id)) {
-            p->dict_keys.n = mark;
+            ks_truncate(&p->dict, mark, ref_mark);
             if (r != ST_OK)
                 return r;
             continue;
         }
-        if (p->ndict >= p->lim.max_dict_entries || p->dict_keys.n > p->lim.max_dict_bytes) {
-            p->dict_keys.n = mark;
+        if (p->ndict >= p->lim.max_dict_entries || p->dict.recs.n > p->lim.max_dict_bytes) {
+            ks_truncate(&p->dict, mark, ref_mark);
             buf_puts(reply, "-ERR dictionary is too large\r\n");
             return die(p, TS_ERR_LIMIT);
         }
-        dict_insert(p, id, mark, count);
+        dict_insert(p, id, mark, ref_mark, count);
     }
     return ST_OK;
 }
@@ -584,7 +849,8 @@ int resp_parse(RespParser *p, const uint8_t *buf, size_t n, RespPointFn fn, void
             goto out;
         pos = c.pos;
         for (size_t k = 0; k < count; k++) {
-            int rc = fn(ctx, p->keys[k], ts_ns, p->values[k], p->is_event[k], p->texts[k]);
+            int rc =
+                fn(ctx, p->keys[k], p->refs[k], ts_ns, p->values[k], p->is_event[k], p->texts[k]);
             if (rc != TS_OK) {
                 p->dead_rc = rc;
                 goto out;

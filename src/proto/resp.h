@@ -71,14 +71,24 @@ typedef struct RespLimits {
 
 typedef struct RespParser RespParser;
 
+typedef struct RespNames RespNames;
+
 /*
  * One point. 'key' is the canonical series key; for an event series (metric starting with '!')
  * is_event is true, 'text' holds the event string and 'value' is 0. For other series 'text' is
- * empty. Both slices are borrowed and valid only during the call. Return TS_OK to continue;
- * anything else stops resp_parse, which returns it.
+ * empty. Both slices are borrowed and valid only during the call.
+ *
+ * 'ref' (never NULL, valid only during the call) is a slot the caller may use to remember
+ * something about the series of 'key', such as its id: 0 until the caller writes it, and kept
+ * with the key wherever the parser keeps the key, i.e. in the RespNames entry of the name line
+ * (while that entry lives) or in the session dictionary entry. A name line parsed without a
+ * RespNames cache gives a fresh 0 slot for every message. Every later point of the same cached
+ * line, or of the same dictionary id in this session, sees what was stored.
+ *
+ * Return TS_OK to continue; anything else stops resp_parse, which returns it.
  */
-typedef int (*RespPointFn)(void *ctx, Slice key, int64_t ts_ns, double value, bool is_event,
-                           Slice text);
+typedef int (*RespPointFn)(void *ctx, Slice key, uint64_t *ref, int64_t ts_ns, double value,
+                           bool is_event, Slice text);
 
 /*
  * A parser with an empty dictionary. 'lim' is copied (NULL means all defaults).
@@ -88,6 +98,35 @@ RespParser *resp_parser_new(const RespLimits *lim);
 
 /* Free 'p' and its dictionary. NULL is a no-op. */
 void resp_parser_free(RespParser *p);
+
+#define RESP_NAMES_BYTES (64u << 20) /* default cap on the memory of a RespNames cache */
+
+/*
+ * A cache from name lines exactly as sent (the bytes between '+' and "\r\n") to their parsed
+ * form: the canonical key, event flag and ref slot of every metric of the line. A name line
+ * found there costs one hash and one compare instead of Akumuli's canonicalisation, so one
+ * cache is meant to be shared by every parser of a thread (TCP sessions and UDP datagrams). Only
+ * valid names are cached; the limits they were checked against (max_name_bytes, max_tags) are
+ * the cache's, and a parser with other limits does not use it.
+ *
+ * resp_names_new: 'lim' as for resp_parser_new (NULL: defaults); 'max_bytes' caps the memory of
+ * names, keys and table (0 = RESP_NAMES_BYTES): when an insertion finds it reached, the cache
+ * starts over empty (so it holds at most max_bytes plus one entry). Caller owns; free with
+ * resp_names_free (NULL is a no-op) after every parser that uses it.
+ */
+RespNames *resp_names_new(const RespLimits *lim, size_t max_bytes);
+void resp_names_free(RespNames *c);
+
+/* Name lines cached now; times the cache started over. */
+size_t resp_names_count(const RespNames *c);
+uint64_t resp_names_resets(const RespNames *c);
+
+/*
+ * Let 'p' look name lines up in 'c' (borrowed; it must outlive 'p' or be detached with NULL).
+ * Nothing changes in what resp_parse delivers or replies, except that refs persist in the
+ * cache. Ignored (as NULL) when the limits of 'c' and 'p' differ.
+ */
+void resp_parser_set_names(RespParser *p, RespNames *c);
 
 /*
  * Parse the complete messages at the start of buf[0..n), calling 'fn' once per point, in

@@ -4,10 +4,13 @@
  * Input: byte 0 picks the limits (defaults, or tiny ones that reach the tag and dictionary caps)
  * and byte 1 seeds the chunking; the rest is the stream. The stream is parsed once in a single
  * call and once in pseudo-random chunks the way a server feeds it (unconsumed bytes passed again
- * with the next chunk). Checked: no crash, leak or sanitizer report; consumed never exceeds the
- * input; both runs deliver the same points and end with the same status; the chunked reply is
- * the one-shot reply cut short (its context may only lack bytes not yet received); every key is
- * canonical (splits and rebuilds to the same bytes) and event keys start with '!'.
+ * with the next chunk), the chunked run through a RespNames name-line cache (small, so it also
+ * starts over), then once more in one call through the same, now warm, cache. Checked: no crash,
+ * leak or sanitizer report; consumed never exceeds the input; every run delivers the same points
+ * and ends with the same status; the chunked reply is the one-shot reply cut short (its context
+ * may only lack bytes not yet received) and the warm run's reply is the one-shot reply; every
+ * key is canonical (splits and rebuilds to the same bytes), event keys start with '!', and a
+ * ref slot only ever holds what the callback stored for that same key.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +18,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/hash.h"
 #include "core/series_key.h"
 #include "proto/resp.h"
 
@@ -31,10 +35,15 @@ typedef struct Log {
     Buf again;  /* scratch for the rebuilt key */
 } Log;
 
-static int on_point(void *ctx, Slice key, int64_t ts_ns, double value, bool is_event, Slice text)
+static int on_point(void *ctx, Slice key, uint64_t *ref, int64_t ts_ns, double value, bool is_event,
+                    Slice text)
 {
     Log *l = ctx;
     Slice metric;
+    uint64_t mine = hash64(key.p, key.n) | 1;
+
+    check(ref != NULL && (*ref == 0 || *ref == mine));
+    *ref = mine;
     SeriesTag tags[RESP_AKUMULI_TAGS];
     size_t ntags = 0;
 
@@ -60,9 +69,10 @@ static int on_point(void *ctx, Slice key, int64_t ts_ns, double value, bool is_e
 
 /* Parse 'in' with chunk sizes from a small PRNG seeded by 'seed' (0: one call). */
 static int run(const RespLimits *lim, const uint8_t *in, size_t n, unsigned seed, Log *log,
-               Buf *reply)
+               Buf *reply, RespNames *names)
 {
     RespParser *p = resp_parser_new(lim);
+    resp_parser_set_names(p, names);
     Buf pending;
     size_t from = 0;
     uint32_t x = seed * 2654435761u + 1;
@@ -114,20 +124,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     Log a;
     Log b;
+    Log c;
     Buf ra;
     Buf rb;
+    Buf rc;
     buf_init(&a.points);
     buf_init(&a.again);
     buf_init(&b.points);
     buf_init(&b.again);
+    buf_init(&c.points);
+    buf_init(&c.again);
     buf_init(&ra);
     buf_init(&rb);
+    buf_init(&rc);
+    RespNames *names = resp_names_new(lim, 2048);
 
-    int rc_a = run(lim, in, n, 0, &a, &ra);
-    int rc_b = run(lim, in, n, seed, &b, &rb);
-    check(rc_a == rc_b);
+    int rc_a = run(lim, in, n, 0, &a, &ra, NULL);
+    int rc_b = run(lim, in, n, seed, &b, &rb, names);
+    int rc_c = run(lim, in, n, 0, &c, &rc, names);
+    check(rc_a == rc_b && rc_a == rc_c);
     check(a.points.n == b.points.n &&
           (a.points.n == 0 || !memcmp(a.points.p, b.points.p, a.points.n)));
+    check(a.points.n == c.points.n &&
+          (a.points.n == 0 || !memcmp(a.points.p, c.points.p, a.points.n)));
+    check(ra.n == rc.n && (ra.n == 0 || !memcmp(ra.p, rc.p, ra.n)));
     check((rc_a == TS_OK) == (ra.n == 0));
     /* Same error line, the chunked context possibly shorter: compare without the final CRLF. */
     if (rc_a != TS_OK)
@@ -139,7 +159,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf_deinit(&a.again);
     buf_deinit(&b.points);
     buf_deinit(&b.again);
+    buf_deinit(&c.points);
+    buf_deinit(&c.again);
     buf_deinit(&ra);
     buf_deinit(&rb);
+    buf_deinit(&rc);
+    resp_names_free(names);
     return 0;
 }

@@ -1,7 +1,9 @@
 /*
  * Unit tests for proto/opentsdb: the telnet line parser (every put form, timestamp units told
  * apart by magnitude, fractional and ISO timestamps, values, series-name canonicalisation),
- * every error reply byte for byte, every command, the limits, and the reply writers.
+ * every error reply byte for byte, every command, the limits, and the reply writers; and the
+ * fast split for cached names (otsdb_split_put): it agrees with the full parser on every
+ * accepted put, and on a name accepted before it accepts exactly what the full parser accepts.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,6 +47,22 @@ static const char *put_ok_lim(const char *line, size_t max_tags, size_t max_name
         *ts = out.ts_ns;
     if (value)
         *value = out.value;
+    /* The name parts point into the line; the fast split finds the same fields. */
+    const char *stripped_end = line + strlen(line);
+    if (stripped_end > line && stripped_end[-1] == '\r')
+        stripped_end--;
+    assert_true(out.metric.n > 0 && (const char *)out.metric.p > line);
+    assert_true(out.tags.n > 0 && (const char *)out.tags.p + out.tags.n == stripped_end);
+    OtsdbLine fast;
+    memset(&fast, 0x5a, sizeof(fast));
+    assert_int_equal(otsdb_split_put(slice_cstr(line), &fast, &reply), TS_OK);
+    assert_int_equal(reply.n, 0);
+    assert_int_equal(fast.cmd, OTSDB_PUT);
+    assert_int_equal(fast.err, OTSDB_ERR_NONE);
+    assert_int_equal(fast.ts_ns, out.ts_ns);
+    assert_memory_equal(&fast.value, &out.value, sizeof(double));
+    assert_true(fast.metric.p == out.metric.p && fast.metric.n == out.metric.n);
+    assert_true(fast.tags.p == out.tags.p && fast.tags.n == out.tags.n);
     buf_deinit(&key);
     buf_deinit(&reply);
     return keybuf;
@@ -86,6 +104,11 @@ static void reject_lim(const char *line, size_t max_tags, size_t max_name, int w
     int rc = otsdb_parse_line(slice_cstr(line), max_tags, max_name, &out, &key, &reply);
     if (rc == TS_OK)
         fail_msg("line [%s] accepted", line);
+    /* The fast split never writes a reply (it may accept a line whose tags are bad). */
+    OtsdbLine fast;
+    size_t before = reply.n;
+    (void)otsdb_split_put(slice_cstr(line), &fast, &reply);
+    assert_int_equal(reply.n, before);
     assert_int_equal(rc, want_rc);
     assert_int_equal(out.cmd, want_cmd);
     assert_int_equal(out.err, want_err);
@@ -499,6 +522,93 @@ static void test_buffers_appended(void **state)
     buf_deinit(&reply);
 }
 
+/* The split of 'line' (which has an accepted put's name): TS_OK exactly when the full parse
+ * accepts it, with the same fields. */
+static void split_agrees(const char *line)
+{
+    Buf key;
+    Buf reply;
+    OtsdbLine full;
+    OtsdbLine fast;
+    buf_init(&key);
+    buf_init(&reply);
+    int rc_full = otsdb_parse_line(slice_cstr(line), MAX_TAGS, MAX_NAME, &full, &key, &reply);
+    size_t before = reply.n;
+    int rc_fast = otsdb_split_put(slice_cstr(line), &fast, &reply);
+    assert_int_equal(reply.n, before);
+    if ((rc_full == TS_OK && full.cmd == OTSDB_PUT) != (rc_fast == TS_OK))
+        fail_msg("line [%s]: full %d, split %d", line, rc_full, rc_fast);
+    if (rc_fast == TS_OK) {
+        assert_int_equal(fast.ts_ns, full.ts_ns);
+        assert_memory_equal(&fast.value, &full.value, sizeof(double));
+    }
+    buf_deinit(&key);
+    buf_deinit(&reply);
+}
+
+static void test_split_put(void **state)
+{
+    /* Every timestamp and value form, good and bad, after names that were accepted. */
+    const char *names[][2] = {{"cpu.user", "host=a dc=b"},
+                              {"m", " host=a  x=y "},
+                              {"sys.if", "interface=eth0 host=web01"}};
+    const char *ts[] = {"1483228800",
+                        "1483228800500",
+                        "1483228800.5",
+                        "20170101T000000",
+                        "+1483228800",
+                        "-5",
+                        "0",
+                        "",
+                        "12x",
+                        "99999999999999999999",
+                        "1.2.3"};
+    const char *vals[] = {"42",
+                          "-3.5",
+                          ".5",
+                          "5.",
+                          "1e3",
+                          "inf",
+                          "-NaN",
+                          "",
+                          "x",
+                          "1..2",
+                          "0x10",
+                          "1e",
+                          "123456789012345678901234567890"};
+    char line[256];
+    for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++) {
+        snprintf(line, sizeof line, "put %s 1 1 %s", names[n][0], names[n][1]);
+        put_ok(line, NULL, NULL);
+        for (size_t t = 0; t < sizeof(ts) / sizeof(ts[0]); t++) {
+            for (size_t v = 0; v < sizeof(vals) / sizeof(vals[0]); v++) {
+                snprintf(line, sizeof line, "put %s %s %s %s", names[n][0], ts[t], vals[v],
+                         names[n][1]);
+                split_agrees(line);
+                snprintf(line, sizeof line, "put %s %s %s %s\r", names[n][0], ts[t], vals[v],
+                         names[n][1]);
+                split_agrees(line);
+            }
+        }
+    }
+    /* Shapes the split refuses (the full parser then answers or accepts). */
+    Buf scratch;
+    OtsdbLine out;
+    buf_init(&scratch);
+    const char *no[] = {"put m 1 2",     "put m 1 2 ",   "put  m 1 2 h=1", " put m 1 2 h=1",
+                        "PUT m 1 2 h=1", "put m 1",      "version",        "",
+                        "put m 1 x h=1", "put m 0 2 h=1"};
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        if (otsdb_split_put(slice_cstr(no[i]), &out, &scratch) == TS_OK)
+            fail_msg("split accepted [%s]", no[i]);
+        assert_int_equal(scratch.n, 0);
+    }
+    /* The tags are not looked at: a bad tag list splits (its name is never cached). */
+    assert_int_equal(otsdb_split_put(slice_cstr("put m 1 2 nonsense"), &out, &scratch), TS_OK);
+    assert_int_equal(out.tags.n, 8);
+    buf_deinit(&scratch);
+}
+
 static void assert_buf(Buf *b, const char *want)
 {
     if (b->n != strlen(want) || memcmp(b->p, want, b->n) != 0)
@@ -562,6 +672,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_buffers_appended),
         cmocka_unit_test(test_writers),
+        cmocka_unit_test(test_split_put),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,10 @@
  * Unit tests for proto/resp: Akumuli RESP ingestion. Points (canonical keys, timestamps, values,
  * events), bulk rows, dictionaries, every error line the grammar can produce (exact reply bytes,
  * context rule included), limits, the dead-parser contract, and incremental parsing: feeding a
- * stream in every split gives the same points and the same reply.
+ * stream in every split gives the same points and the same reply. Every parse of the shared
+ * helpers runs again through a RespNames cache, cold and warm, and must give the same points,
+ * status and reply; the callback checks that a ref slot only ever holds what was written for
+ * its own key. Then the cache itself: hits, tag order, dictionary refs, bad names, eviction.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,19 +17,37 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "core/hash.h"
 #include "proto/resp.h"
 
 /* Collects points as text lines "key|ts|value" or "key|ts|!text". */
 typedef struct Sink {
     Buf log;
     int calls;
-    int fail_at; /* return TS_ERR_NOTFOUND on this call (1-based); 0 = never */
+    int fail_at;   /* return TS_ERR_NOTFOUND on this call (1-based); 0 = never */
+    int ref_hits;  /* points whose ref slot was already set */
+    bool no_write; /* leave ref slots alone */
 } Sink;
 
-static int on_point(void *ctx, Slice key, int64_t ts_ns, double value, bool is_event, Slice text)
+/* What the callback stores in a ref slot: a function of the key, so a slot handed out with
+ * another key is caught. */
+static uint64_t ref_of(Slice key)
+{
+    return hash64(key.p, key.n) | 1;
+}
+
+static int on_point(void *ctx, Slice key, uint64_t *ref, int64_t ts_ns, double value, bool is_event,
+                    Slice text)
 {
     Sink *s = ctx;
     s->calls++;
+    assert_non_null(ref);
+    if (*ref != 0) {
+        assert_true(*ref == ref_of(key));
+        s->ref_hits++;
+    } else if (!s->no_write) {
+        *ref = ref_of(key);
+    }
     if (s->fail_at && s->calls == s->fail_at)
         return TS_ERR_NOTFOUND;
     buf_append(&s->log, key.p, key.n);
@@ -61,9 +82,37 @@ static const char *buf_str(Buf *b)
 static int run_lim(const RespLimits *lim, const char *in, size_t n, Sink *s, Buf *reply,
                    size_t *consumed)
 {
+    size_t reply0 = reply->n;
+    size_t log0 = s->log.n;
+    int calls0 = s->calls;
     RespParser *p = resp_parser_new(lim);
     int rc = resp_parse(p, (const uint8_t *)in, n, on_point, s, consumed, reply);
     resp_parser_free(p);
+
+    /* The same through a name cache, cold then warm: nothing observable may change. */
+    RespNames *names = resp_names_new(lim, 0);
+    for (int pass = 0; pass < 2; pass++) {
+        Sink s2;
+        Buf r2;
+        size_t used2 = 0;
+        memset(&s2, 0, sizeof(s2));
+        buf_init(&s2.log);
+        buf_init(&r2);
+        s2.fail_at = s->fail_at;
+        RespParser *q = resp_parser_new(lim);
+        resp_parser_set_names(q, names);
+        assert_int_equal(resp_parse(q, (const uint8_t *)in, n, on_point, &s2, &used2, &r2), rc);
+        resp_parser_free(q);
+        assert_int_equal(used2, *consumed);
+        assert_int_equal(r2.n, reply->n - reply0);
+        assert_true(r2.n == 0 || memcmp(r2.p, reply->p + reply0, r2.n) == 0);
+        assert_int_equal(s2.calls, s->calls - calls0);
+        assert_int_equal(s2.log.n, s->log.n - log0);
+        assert_true(s2.log.n == 0 || memcmp(s2.log.p, s->log.p + log0, s2.log.n) == 0);
+        buf_deinit(&s2.log);
+        buf_deinit(&r2);
+    }
+    resp_names_free(names);
     return rc;
 }
 
@@ -585,10 +634,13 @@ static void test_incomplete_and_dead(void **state)
 
 /* ---- incremental parsing ---- */
 
-/* Feed in[0..n) to a fresh parser in chunks ending at cuts[0..ncuts) then n, as a server does. */
-static int feed(const char *in, size_t n, const size_t *cuts, size_t ncuts, Sink *s, Buf *reply)
+/* Feed in[0..n) to a fresh parser in chunks ending at cuts[0..ncuts) then n, as a server does;
+ * 'names' (may be NULL) is the parser's name cache. */
+static int feed_names(const char *in, size_t n, const size_t *cuts, size_t ncuts, Sink *s,
+                      Buf *reply, RespNames *names)
 {
     RespParser *p = resp_parser_new(NULL);
+    resp_parser_set_names(p, names);
     Buf pending;
     size_t from = 0;
     int rc = TS_OK;
@@ -610,9 +662,15 @@ static int feed(const char *in, size_t n, const size_t *cuts, size_t ncuts, Sink
     return rc;
 }
 
+static int feed(const char *in, size_t n, const size_t *cuts, size_t ncuts, Sink *s, Buf *reply)
+{
+    return feed_names(in, n, cuts, ncuts, s, reply, NULL);
+}
+
 static void check_splits(const char *in)
 {
     size_t n = strlen(in);
+    RespNames *names = resp_names_new(NULL, 0); /* shared by every split: mostly hits */
     Sink whole;
     Buf whole_reply;
     sink_init(&whole);
@@ -626,7 +684,7 @@ static void check_splits(const char *in)
         Buf reply;
         sink_init(&s);
         buf_init(&reply);
-        int rc = feed(in, n, &k, 1, &s, &reply);
+        int rc = feed_names(in, n, &k, 1, &s, &reply, (k & 1) ? names : NULL);
         assert_int_equal(rc, whole_rc);
         assert_string_equal(buf_str(&s.log), buf_str(&whole.log));
         assert_string_equal(buf_str(&reply), buf_str(&whole_reply));
@@ -643,7 +701,7 @@ static void check_splits(const char *in)
         buf_init(&reply);
         for (size_t k = step; k < n; k += step)
             cuts[nc++] = k;
-        int rc = feed(in, n, cuts, nc, &s, &reply);
+        int rc = feed_names(in, n, cuts, nc, &s, &reply, names);
         assert_int_equal(rc, whole_rc);
         assert_string_equal(buf_str(&s.log), buf_str(&whole.log));
         assert_string_equal(buf_str(&reply), buf_str(&whole_reply));
@@ -651,6 +709,7 @@ static void check_splits(const char *in)
         buf_deinit(&reply);
     }
     free(cuts);
+    resp_names_free(names);
     buf_deinit(&whole.log);
     buf_deinit(&whole_reply);
 }
@@ -688,6 +747,221 @@ static void test_early_error_context(void **state)
     buf_deinit(&s.log);
 }
 
+/* ---- the name-line cache ---- */
+
+/* Parse 'in' with a fresh parser on 'names'; returns the status, the log in s->log. */
+static int parse_with(RespNames *names, const RespLimits *lim, const char *in, Sink *s, Buf *reply)
+{
+    RespParser *p = resp_parser_new(lim);
+    size_t used = 0;
+    resp_parser_set_names(p, names);
+    int rc = resp_parse(p, (const uint8_t *)in, strlen(in), on_point, s, &used, reply);
+    resp_parser_free(p);
+    return rc;
+}
+
+static void test_names_cache(void **state)
+{
+    RespNames *names = resp_names_new(NULL, 0);
+    Sink s;
+    Buf reply;
+    sink_init(&s);
+    buf_init(&reply);
+    const char *row = "+cpu|mem host=a dc=b\r\n:1\r\n*2\r\n+1.5\r\n:2\r\n";
+    assert_int_equal(parse_with(names, NULL, row, &s, &reply), TS_OK);
+    assert_int_equal(resp_names_count(names), 1);
+    assert_int_equal(s.ref_hits, 0);
+    /* Another session (or datagram) on the same cache: a hit, with the refs written before. */
+    assert_int_equal(parse_with(names, NULL, row, &s, &reply), TS_OK);
+    assert_int_equal(resp_names_count(names), 1);
+    assert_int_equal(s.ref_hits, 2);
+    /* The same series in another tag order is another line: same keys, its own refs. */
+    assert_int_equal(
+        parse_with(names, NULL, "+cpu|mem  dc=b host=a\r\n:3\r\n*2\r\n:3\r\n:4\r\n", &s, &reply),
+        TS_OK);
+    assert_int_equal(resp_names_count(names), 2);
+    assert_int_equal(s.ref_hits, 2);
+    assert_string_equal(buf_str(&s.log), "cpu dc=b host=a|1|1.5\nmem dc=b host=a|1|2\n"
+                                         "cpu dc=b host=a|1|1.5\nmem dc=b host=a|1|2\n"
+                                         "cpu dc=b host=a|3|3\nmem dc=b host=a|3|4\n");
+    /* Within one call, the second message of a line hits too. */
+    assert_int_equal(
+        parse_with(names, NULL, "+x h=1\r\n:1\r\n:1\r\n+x h=1\r\n:2\r\n:2\r\n", &s, &reply), TS_OK);
+    assert_int_equal(s.ref_hits, 3);
+    assert_int_equal(reply.n, 0);
+
+    /* A parser with other limits does not use the cache (a cached line may be too long or
+     * have too many tags for it). */
+    RespLimits tiny = {.max_name_bytes = 8};
+    buf_clear(&s.log);
+    assert_int_equal(parse_with(names, &tiny, row, &s, &reply), TS_ERR_PROTO);
+    assert_string_equal(buf_str(&reply), "-PARSER invalid series name format - +cpu|mem host=a "
+                                         "dc=b\\r\\n:1\\r\\n*2\\r\r\n");
+    assert_int_equal(resp_names_count(names), 3);
+    resp_names_free(names);
+    resp_names_free(NULL);
+    buf_deinit(&reply);
+    buf_deinit(&s.log);
+}
+
+static void test_names_bad_then_good(void **state)
+{
+    RespNames *names = resp_names_new(NULL, 0);
+    Sink s;
+    Buf reply;
+    sink_init(&s);
+    buf_init(&reply);
+    const char *bad = "+cpu\r\n:1\r\n+5.0\r\n";
+    const char *want = "-PARSER invalid series name format - +cpu\\r\\n:1\\r\\n+5.0\\r\r\n";
+    /* A bad name is never cached: every session gets the error again. */
+    for (int i = 0; i < 2; i++) {
+        buf_clear(&reply);
+        assert_int_equal(parse_with(names, NULL, bad, &s, &reply), TS_ERR_PROTO);
+        assert_string_equal(buf_str(&reply), want);
+        assert_int_equal(resp_names_count(names), 0);
+    }
+    /* Good names are still cached and hit after it, and the bad one still fails. */
+    buf_clear(&reply);
+    assert_int_equal(
+        parse_with(names, NULL, "+cpu h=1\r\n:1\r\n+5.0\r\n+cpu\r\n:1\r\n:1\r\n", &s, &reply),
+        TS_ERR_PROTO);
+    assert_int_equal(resp_names_count(names), 1);
+    buf_clear(&reply);
+    assert_int_equal(parse_with(names, NULL, "+cpu h=1\r\n:2\r\n+6.0\r\n", &s, &reply), TS_OK);
+    assert_int_equal(s.ref_hits, 1);
+    assert_int_equal(parse_with(names, NULL, bad, &s, &reply), TS_ERR_PROTO);
+    assert_string_equal(buf_str(&reply), want);
+    assert_string_equal(buf_str(&s.log), "cpu h=1|1|5\ncpu h=1|2|6\n");
+    resp_names_free(names);
+    buf_deinit(&reply);
+    buf_deinit(&s.log);
+}
+
+static void test_names_dictionary_refs(void **state)
+{
+    RespNames *names = resp_names_new(NULL, 0);
+    Sink s;
+    Buf reply;
+    sink_init(&s);
+    buf_init(&reply);
+    /* Dictionary ids keep their refs for the session; a new session starts from 0. */
+    const char *in = "*4\r\n+a|b h=1\r\n:7\r\n+c h=2\r\n:8\r\n"
+                     ":7\r\n:1\r\n*2\r\n:1\r\n:2\r\n:8\r\n:1\r\n:3\r\n"
+                     ":7\r\n:2\r\n*2\r\n:4\r\n:5\r\n:8\r\n:2\r\n:6\r\n";
+    assert_int_equal(parse_with(names, NULL, in, &s, &reply), TS_OK);
+    assert_int_equal(s.calls, 6);
+    assert_int_equal(s.ref_hits, 3);
+    assert_int_equal(parse_with(names, NULL, in, &s, &reply), TS_OK);
+    assert_int_equal(s.ref_hits, 6);
+    /* Dictionary names do not go through the line cache. */
+    assert_int_equal(resp_names_count(names), 0);
+    /* A name line with the same text as a dictionary name has its own ref. */
+    assert_int_equal(parse_with(names, NULL, "+c h=2\r\n:3\r\n:7\r\n", &s, &reply), TS_OK);
+    assert_int_equal(s.ref_hits, 6);
+    assert_int_equal(reply.n, 0);
+    resp_names_free(names);
+    buf_deinit(&reply);
+    buf_deinit(&s.log);
+}
+
+static void test_names_eviction(void **state)
+{
+    RespNames *names = resp_names_new(NULL, 4096);
+    Sink s;
+    Buf reply;
+    Buf in;
+    Buf want;
+    sink_init(&s);
+    buf_init(&reply);
+    buf_init(&in);
+    buf_init(&want);
+    /* 200 distinct lines (~100 bytes cached each) through a 4 KiB cache, twice. */
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 200; i++) {
+            buf_printf(&in, "+m%03d|n%03d host=h%03d\r\n:%d\r\n*2\r\n:%d\r\n+%d.5\r\n", i, i, i,
+                       round, i, i);
+            buf_printf(&want, "m%03d host=h%03d|%d|%d\nn%03d host=h%03d|%d|%d.5\n", i, i, round, i,
+                       i, i, round, i);
+        }
+    }
+    buf_put_u8(&in, 0);
+    assert_int_equal(parse_with(names, NULL, (const char *)in.p, &s, &reply), TS_OK);
+    assert_int_equal(reply.n, 0);
+    assert_string_equal(buf_str(&s.log), buf_str(&want));
+    assert_true(resp_names_resets(names) >= 5);
+    assert_true(resp_names_count(names) >= 1 && resp_names_count(names) < 60);
+    /* The second round came long after eviction: no stale ref was handed out (on_point
+     * checks every set ref against its key). */
+    assert_int_equal(s.calls, 800);
+    /* The last line is cached: parsing it again hits. */
+    int hits = s.ref_hits;
+    assert_int_equal(
+        parse_with(names, NULL, "+m199|n199 host=h199\r\n:9\r\n*2\r\n:1\r\n:2\r\n", &s, &reply),
+        TS_OK);
+    assert_int_equal(s.ref_hits, hits + 2);
+    resp_names_free(names);
+    buf_deinit(&in);
+    buf_deinit(&want);
+    buf_deinit(&reply);
+    buf_deinit(&s.log);
+}
+
+/* Float texts read exactly as strtod reads them, fast path or not. */
+static void test_float_values(void **state)
+{
+    const char *texts[] = {"42.17",
+                           "-0.0",
+                           "+5",
+                           ".5",
+                           "5.",
+                           "1e3",
+                           "-2.5E-3",
+                           "0.1",
+                           "123456789012345.6",
+                           "9007199254740993",
+                           "0.30000000000000004",
+                           "1e400",
+                           "-1e-400",
+                           "0x1p3",
+                           " 7",
+                           "inf",
+                           "-Infinity",
+                           "-nan",
+                           "000012.500",
+                           "99.99",
+                           "+.5",
+                           "-.25",
+                           "1.",
+                           "-000",
+                           "999999999999999",
+                           "9999999999999999",
+                           "0.000000000000001",
+                           "1234567.891011121"};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        char in[128];
+        snprintf(in, sizeof(in), "+m t=1\r\n:1\r\n+%s\r\n", texts[i]);
+        Sink s;
+        Buf reply;
+        size_t used = 0;
+        sink_init(&s);
+        buf_init(&reply);
+        assert_int_equal(run_lim(NULL, in, strlen(in), &s, &reply, &used), TS_OK);
+        char want[128];
+        double d = strtod(texts[i], NULL);
+        snprintf(want, sizeof(want), "m t=1|1|%.17g\n", d);
+        assert_string_equal(buf_str(&s.log), want);
+        buf_deinit(&s.log);
+        buf_deinit(&reply);
+    }
+    /* Not numbers, fast path or not: strtod's verdict and Akumuli's message. */
+    expect_reply("+m t=1\r\n:1\r\n+.\r\n",
+                 "-PARSER can't parse double value: . - +m t=1\\r\\n:1\\r\\n+.\\r\r\n");
+    expect_reply("+m t=1\r\n:1\r\n+-\r\n",
+                 "-PARSER can't parse double value: - - +m t=1\\r\\n:1\\r\\n+-\\r\r\n");
+    expect_reply("+m t=1\r\n:1\r\n+1.2.3\r\n",
+                 "-PARSER can't parse double value: 1.2.3 - +m t=1\\r\\n:1\\r\\n+1.2.3\\r\r\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -707,6 +981,11 @@ int main(void)
         cmocka_unit_test(test_incomplete_and_dead),
         cmocka_unit_test(test_every_split),
         cmocka_unit_test(test_early_error_context),
+        cmocka_unit_test(test_names_cache),
+        cmocka_unit_test(test_names_bad_then_good),
+        cmocka_unit_test(test_names_dictionary_refs),
+        cmocka_unit_test(test_names_eviction),
+        cmocka_unit_test(test_float_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
