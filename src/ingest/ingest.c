@@ -6,6 +6,7 @@
  * for the life of the index.
  */
 #include "ingest/ingest.h"
+#include "storage/event_block.h"
 #include "core/alloc.h"
 #include "core/arena.h"
 #include "core/buf.h"
@@ -227,6 +228,12 @@ bool ingest_reserve(Ingest *in, uint32_t n)
     return ingest_ready(in);
 }
 
+/* An event series' key (Akumuli `!name`): such a series takes events only, never numbers. */
+static bool is_event_key(Slice key)
+{
+    return key.n > 0 && key.p[0] == '!';
+}
+
 /* Append one resolved point to the current batch, submitting it when full. */
 static void batch_add(Ingest *in, uint64_t id, int64_t ts_ns, double value)
 {
@@ -255,6 +262,8 @@ void ingest_put_many(Ingest *in, const IngestPoint *pts, size_t n, int *rcs)
         uint64_t id = pts[i].id;
         if (ro)
             rcs[i] = TS_ERR_READONLY;
+        else if (!id && is_event_key(pts[i].key))
+            rcs[i] = TS_ERR_PROTO;
         else
             rcs[i] = id ? TS_OK : resolve(in, pts[i].key, h[i], &id);
         if (rcs[i] == TS_OK)
@@ -298,7 +307,7 @@ void ingest_put_many_named(Ingest *in, const IngestPoint *pts, size_t n, IngestK
             if (rcs[i] != TS_OK)
                 continue;
             Slice key = slice_make(in->key_scratch.p, in->key_scratch.n);
-            rcs[i] = resolve(in, key, key_hash(key), &id);
+            rcs[i] = is_event_key(key) ? TS_ERR_PROTO : resolve(in, key, key_hash(key), &id);
             if (rcs[i] != TS_OK)
                 continue;
             alias_insert(in, h[i], id, pts[i].key);
@@ -308,9 +317,25 @@ void ingest_put_many_named(Ingest *in, const IngestPoint *pts, size_t n, IngestK
     }
 }
 
+int ingest_put_event(Ingest *in, uint64_t id, int64_t ts_ns, Slice text)
+{
+    if (engine_read_only(in->e))
+        return TS_ERR_READONLY;
+    if (text.n > EVENT_TEXT_MAX)
+        return TS_ERR_LIMIT;
+    if (in->cur && !batch_events_room(in->cur, text.n)) {
+        engine_submit(in->e, in->cur);
+        in->cur = NULL;
+    }
+    if (!ingest_ready(in))
+        return TS_ERR_AGAIN;
+    batch_add_event(in->cur, id, ts_ns, text);
+    return TS_OK;
+}
+
 void ingest_flush(Ingest *in)
 {
-    if (in->cur && in->cur->n > 0) {
+    if (in->cur && (in->cur->n > 0 || in->cur->events.n > 0)) {
         engine_submit(in->e, in->cur);
         in->cur = NULL;
     }

@@ -28,7 +28,9 @@ void ingest_free(Ingest *in);
 /*
  * Queue one point. Returns TS_OK; TS_ERR_AGAIN when no batch is free (nothing was queued: retry
  * after ingest_wake_fd is readable); TS_ERR_LIMIT when the series is new and storage.max_series
- * is reached; TS_ERR_READONLY when the store refuses writes.
+ * is reached; TS_ERR_READONLY when the store refuses writes; TS_ERR_PROTO for a key starting
+ * with '!' (an event series' key: those series take events only, see ingest_put_event). The
+ * same statuses come from ingest_put_many and ingest_put_many_named.
  */
 int ingest_put(Ingest *in, Slice key, int64_t ts_ns, double value);
 
@@ -102,6 +104,14 @@ void ingest_put_many(Ingest *in, const IngestPoint *pts, size_t n, int *rcs);
  */
 void ingest_put_many_named(Ingest *in, const IngestPoint *pts, size_t n, IngestKeyFn key_fn,
                            void *ctx, int *rcs);
+
+/*
+ * Queue one event (Akumuli event series) of series 'id', which must be an event series' id
+ * (its key starts with '!'; see ingest_resolve_writable). The text is copied. Returns TS_OK;
+ * TS_ERR_AGAIN when no batch is free (nothing queued; retry after ingest_wake_fd);
+ * TS_ERR_LIMIT for a text over EVENT_TEXT_MAX bytes; TS_ERR_READONLY.
+ */
+int ingest_put_event(Ingest *in, uint64_t id, int64_t ts_ns, Slice text);
 
 /* Submit the partly filled batch, if any (end of a read event, periodic tick, shutdown). */
 void ingest_flush(Ingest *in);

@@ -84,8 +84,18 @@ void pending_push(PendingPoints *q, Slice key, int64_t ts_ns, double value)
         q->cap = q->cap ? q->cap * 2 : 64;
         q->pts = ts_realloc(q->pts, q->cap * sizeof(PendingPoint));
     }
-    q->pts[q->n++] = (PendingPoint){q->keys.n, (uint32_t)key.n, ts_ns, value, 0};
+    q->pts[q->n++] = (PendingPoint){q->keys.n, (uint32_t)key.n, false, ts_ns, value, 0};
     buf_append(&q->keys, key.p, key.n);
+}
+
+void pending_push_event(PendingPoints *q, uint64_t id, int64_t ts_ns, Slice text)
+{
+    if (q->n == q->cap) {
+        q->cap = q->cap ? q->cap * 2 : 64;
+        q->pts = ts_realloc(q->pts, q->cap * sizeof(PendingPoint));
+    }
+    q->pts[q->n++] = (PendingPoint){q->keys.n, (uint32_t)text.n, true, ts_ns, 0, id};
+    buf_append(&q->keys, text.p, text.n);
 }
 
 void pending_push_id(PendingPoints *q, uint64_t id, int64_t ts_ns, double value)
@@ -94,7 +104,7 @@ void pending_push_id(PendingPoints *q, uint64_t id, int64_t ts_ns, double value)
         q->cap = q->cap ? q->cap * 2 : 64;
         q->pts = ts_realloc(q->pts, q->cap * sizeof(PendingPoint));
     }
-    q->pts[q->n++] = (PendingPoint){0, 0, ts_ns, value, id};
+    q->pts[q->n++] = (PendingPoint){0, 0, false, ts_ns, value, id};
 }
 
 bool pending_drain(ProtoCtx *p, PendingPoints *q)
@@ -103,9 +113,25 @@ bool pending_drain(ProtoCtx *p, PendingPoints *q)
     uint64_t accepted = 0;
     bool done = true;
     while (q->head < q->n) {
-        size_t k = q->n - q->head;
-        if (k > INGEST_MANY_MAX)
-            k = INGEST_MANY_MAX;
+        const PendingPoint *ev = &q->pts[q->head];
+        if (ev->is_event) {
+            Slice text = slice_make(q->keys.p + ev->key_off, ev->key_len);
+            int rc = ingest_put_event(p->in, ev->id, ev->ts_ns, text);
+            if (rc == TS_ERR_AGAIN) {
+                done = false;
+                break;
+            }
+            if (rc == TS_OK)
+                accepted++;
+            else
+                proto_count_rejection(p, rc, text);
+            q->head++;
+            continue;
+        }
+        /* A run of up to INGEST_MANY_MAX points (events break runs). */
+        size_t k = 0;
+        while (k < INGEST_MANY_MAX && q->head + k < q->n && !q->pts[q->head + k].is_event)
+            k++;
         if (!ingest_reserve(p->in, (uint32_t)k)) {
             done = false;
             break;

@@ -47,10 +47,12 @@ typedef struct ProtoCtx {
 } ProtoCtx;
 
 /* One decoded point waiting for room in a batch; its key is in PendingPoints.keys, unless 'id'
- * (nonzero) already names its series (pending_push_id). */
+ * (nonzero) already names its series (pending_push_id). An event (pending_push_event) has its
+ * text in PendingPoints.keys at key_off, key_len bytes, and no value. */
 typedef struct PendingPoint {
     size_t key_off;
     uint32_t key_len;
+    bool is_event;
     int64_t ts_ns;
     double value;
     uint64_t id;
@@ -117,6 +119,8 @@ void proto_count_rejection(ProtoCtx *p, int rc, Slice what);
 /* Queue a decoded point; drain queued points into ingest (false: no batch free, pause). */
 void pending_push(PendingPoints *q, Slice key, int64_t ts_ns, double value);
 /* Queue a point of a series resolved already (id from ingest_resolve_writable or the like). */
+/* Queue an event of series 'id' (an event series); the text is copied. */
+void pending_push_event(PendingPoints *q, uint64_t id, int64_t ts_ns, Slice text);
 void pending_push_id(PendingPoints *q, uint64_t id, int64_t ts_ns, double value);
 bool pending_drain(ProtoCtx *p, PendingPoints *q);
 

@@ -7,11 +7,10 @@
  * rest of the datagram (counted), nothing is sent back.
  *
  * All complete messages in the receive buffer are parsed at once; the buffer's cap bounds the
- * queue of decoded points waiting for a batch. Event series (`!name`, string values) need string
- * storage, which cairn does not have yet: they are refused with "-ERR event series are not
- * supported by cairn yet" (see docs/STATUS.md). With resp.late_writes = reject, a point older than
- * the newest one of its series (since start) is answered "-DB late write" and the connection
- * closed, as Akumuli.
+ * queue of decoded points waiting for a batch. Event series (`!name`, string values) go to
+ * ingest_put_event with their timestamps cut to the microsecond (Akumuli stores events with
+ * microsecond precision). With resp.late_writes = reject, a point or event older than the newest
+ * one of its series is answered "-DB late write" and the connection closed, as Akumuli.
  *
  * Every parser of a worker shares the worker's RespNames cache (ProtoCtx.resp_names), so a
  * name line seen before, on any connection or datagram, skips canonicalisation; its ref slots
@@ -34,10 +33,9 @@ static int on_point(void *ctx, Slice key, uint64_t *ref, int64_t ts_ns, double v
                     Slice text)
 {
     RespSink *k = ctx;
-    if (is_event) {
-        k->error = "-ERR event series are not supported by cairn yet\r\n";
-        return TS_ERR_PROTO;
-    }
+    /* Event timestamps are kept to the microsecond, as Akumuli stores them. */
+    if (is_event)
+        ts_ns -= ((ts_ns % 1000) + 1000) % 1000;
     /* *ref caches the series id with the name line (or dictionary id) that named the key. */
     uint64_t id = *ref;
     int rc = TS_OK;
@@ -60,7 +58,10 @@ static int on_point(void *ctx, Slice key, uint64_t *ref, int64_t ts_ns, double v
         proto_count_rejection(k->p, rc, key);
         return TS_OK;
     }
-    pending_push_id(&k->c->pending, id, ts_ns, value);
+    if (is_event)
+        pending_push_event(&k->c->pending, id, ts_ns, text);
+    else
+        pending_push_id(&k->c->pending, id, ts_ns, value);
     return TS_OK;
 }
 

@@ -63,10 +63,9 @@ try:
         b"-PARSER wrong array size, less values expected - "), "bulk array too long")
     c.ok(resp("+x host=a\r\n:1\r\n+abc\r\n").startswith(
         b"-PARSER can't parse double value: abc - "), "bad float")
-    c.eq(resp("+!ev host=a\r\n:1\r\n+hello world\r\n"),
-         b"-ERR event series are not supported by cairn yet\r\n",
-         "event series refused clearly (string storage not built yet)")
-    c.ok(srv.metrics().get('cairn_bad_frames_total{listener="resp_tcp"}', 0) >= 6,
+    c.eq(resp("+!ev host=a\r\n:1000\r\n+hello world\r\n"), b"",
+         "event series accepted (see test_events.py)")
+    c.ok(srv.metrics().get('cairn_bad_frames_total{listener="resp_tcp"}', 0) >= 5,
          "protocol errors counted")
 
     # UDP: good points stored, the rest of a bad datagram dropped, nothing sent back.
@@ -95,6 +94,13 @@ try:
     c.eventually_eq(lambda: csv_query(srv, "lw", FROM, TO, ',"order-by":"series"'),
                     (200, "lw host=a,ts=%d,2\nlw host=b,ts=%d,3\n" % (T0 * NS + 10, T0 * NS)),
                     "points before the late one stored (equal timestamp: last wins)")
+    c.eq(srv.stop(), 0, "clean stop")
+    # The newest timestamps come back from the stored data after a restart.
+    srv.start()
+    c.eq(resp("+lw host=a\r\n:%d\r\n+6\r\n" % (T0 * NS + 5)), b"-DB late write\r\n",
+         "late write refused after a restart")
+    c.eq(resp("+lw host=a\r\n:%d\r\n+7\r\n" % (T0 * NS + 10)), b"",
+         "equal to the newest stored timestamp: accepted after a restart")
     c.eq(srv.stop(), 0, "clean stop")
 finally:
     if c.failed:
