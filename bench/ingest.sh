@@ -9,7 +9,8 @@
 #                 ("ingest") and just before the stop ("total", includes VM's forced merge)
 #   peak RSS      VmHWM from /proc/<pid>/status just before the stop
 #   bytes/point   du -sb of the data dir after a graceful stop (SIGTERM cairn, SIGINT VM),
-#                 for VM after /internal/force_flush and /internal/force_merge; also shown
+#                 for VM after /internal/force_flush and /internal/force_merge, for cairn after its
+#                 idle compaction (10 s after the last point) has left one segment; also shown
 #                 without VM's cache/ dir (a dump of in-memory caches, rebuilt if deleted)
 # and the data set's entropy floor from `gen --floor`. Prints one markdown section on stdout
 # (progress on stderr); --results FILE also appends it to FILE.
