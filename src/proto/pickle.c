@@ -36,6 +36,8 @@
  *   - Names are passed as decoded: BINUNICODE and friends as sent (UTF-8 is not validated),
  *     'V' raw-unicode-escape re-encoded as UTF-8 (lone surrogates as 3-byte sequences, like
  *     Python's surrogatepass), 'S' with Python's bytes escape rules, bytes as given.
+ * Frames in the shape picklers give take a fast path that builds no value tree and is checked
+ * against this machine (see "the fast path" below); everything else comes here.
  * Leniencies, harmless for points: dict keys and set items are not checked for hashability and
  * are discarded (nothing reads them); INT/LONG/PUT/GET take plain decimal only.
  */
@@ -43,6 +45,7 @@
 #include "core/pyfloat.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -493,19 +496,25 @@ static unsigned bit_at(const uint8_t *mag, size_t i)
     return (mag[i >> 3] >> (i & 7)) & 1u;
 }
 
+/* The value of n <= 8 bytes of little-endian two's complement (LONG1/LONG4 within int64). */
+static int64_t long_le_small(const uint8_t *b, size_t n)
+{
+    uint64_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        u |= (uint64_t)b[i] << (8 * i);
+    if (n > 0 && n < 8 && (b[n - 1] & 0x80))
+        u |= ~(uint64_t)0 << (8 * n);
+    return (u >> 63) ? -(int64_t)(~u) - 1 : (int64_t)u;
+}
+
 /* LONG1/LONG4: 'n' bytes of little-endian two's complement. */
 static int make_long_le(Dec *d, const uint8_t *b, size_t n)
 {
     PVal *v;
     int rc;
     if (n <= 8) {
-        uint64_t u = 0;
-        for (size_t i = 0; i < n; i++)
-            u |= (uint64_t)b[i] << (8 * i);
-        if (n > 0 && n < 8 && (b[n - 1] & 0x80))
-            u |= ~(uint64_t)0 << (8 * n);
         if ((rc = push_new(d, PV_INT, &v)) == TS_OK)
-            v->u.i = (u >> 63) ? -(int64_t)(~u) - 1 : (int64_t)u;
+            v->u.i = long_le_small(b, n);
         return rc;
     }
     bool neg = (b[n - 1] & 0x80) != 0;
@@ -1070,6 +1079,20 @@ static bool is_seq(const PVal *v)
     return v->kind == PV_LIST || v->kind == PV_TUPLE;
 }
 
+/* Python float() of a str or bytes: ASCII whitespace stripped, then a float literal. */
+static bool str_to_double(Slice s, double *out)
+{
+    const uint8_t *p = s.p;
+    size_t n = s.n;
+    while (n && is_space(p[0])) {
+        p++;
+        n--;
+    }
+    while (n && is_space(p[n - 1]))
+        n--;
+    return pyfloat_parse(slice_make(p, n), out);
+}
+
 /* Python float(v) for the kinds carbon may receive; false where float() raises. */
 static bool to_double(const PVal *v, double *out)
 {
@@ -1082,17 +1105,8 @@ static bool to_double(const PVal *v, double *out)
     case PV_FLOAT:
         *out = v->u.f;
         return true;
-    case PV_STR: {
-        const uint8_t *p = v->u.s.p;
-        size_t n = v->u.s.n;
-        while (n && is_space(p[0])) {
-            p++;
-            n--;
-        }
-        while (n && is_space(p[n - 1]))
-            n--;
-        return pyfloat_parse(slice_make(p, n), out);
-    }
+    case PV_STR:
+        return str_to_double(v->u.s, out);
     default:
         return false;
     }
@@ -1138,8 +1152,8 @@ static int walk(Dec *d, const PVal *top, size_t stop_pos, PicklePointFn fn, void
     return TS_OK;
 }
 
-int pickle_decode_points(Slice frame, const PickleLimits *lim, Arena *arena, PicklePointFn fn,
-                         void *ctx, size_t *skipped, TsError *err)
+int pickle_decode_points_general(Slice frame, const PickleLimits *lim, Arena *arena,
+                                 PicklePointFn fn, void *ctx, size_t *skipped, TsError *err)
 {
     Dec d;
     size_t skipped_local = 0;
@@ -1176,4 +1190,514 @@ int pickle_decode_points(Slice frame, const PickleLimits *lim, Arena *arena, Pic
             return rc;
     }
     return ts_error(err, TS_ERR_PROTO, d.n, "pickle: truncated (no STOP opcode)");
+}
+
+/* ---- the fast path ------------------------------------------------------------------------- */
+
+/*
+ * Nearly every sender pickles [(name, (ts, value)), ...] with a pickler at protocol 2-5 (or
+ * writes the same opcodes itself, as bench/gen.c does), which gives one shape of byte stream:
+ * [PROTO] [FRAME] EMPTY_LIST [put], then per batch of entries MARK <entries> APPENDS (or
+ * <entry> APPEND), then STOP, where an entry is
+ *
+ *     name [put] | GET of a memoized name     str/bytes opcodes: X T U B C 0x8c 0x8d 0x8e
+ *     ts [put]  value [put]                   J K M LONG1(<= 8 bytes) G NEWTRUE NEWFALSE, or a
+ *                                             str/bytes holding a float literal
+ *     TUPLE2 [put]  TUPLE2 [put]              (ts, value), then (name, (ts, value))
+ *
+ * with FRAME and PROTO allowed between any two opcodes and 'put' one of BINPUT, LONG_BINPUT or
+ * MEMOIZE storing the object just made under the next memo index (0, 1, 2, ...), as picklers
+ * number them. The fast path reads that shape directly, building no value tree (an "entry
+ * lane" takes a whole entry with a BINUNICODE or SHORT_BINUNICODE name at once): one pass
+ * checks the whole frame and counts what the general machine would create, and only if the
+ * frame fits the shape and the general machine would have accepted it within every limit (its
+ * objects, memo keys, nesting and walk budget, and a bound on its arena use) does a second
+ * pass report the points. Anything else (another opcode or order, a number that does not
+ * convert, a shared tuple, a limit that could be hit) leaves the arena untouched and goes to
+ * the general machine from the start, so both give the same points, skipped count, status
+ * and error for every frame; tests/unit/test_pickle.c and tests/fuzz/fuzz_pickle.c compare
+ * them.
+ */
+
+#define FAST_MEMO_KINDS 65536 /* memo keys whose str-ness the scan remembers (for GET) */
+#define FAST_BLOCK_SLACK 64   /* >= the arena's header per block */
+#define ROUND16(x) (((x) + 15) & ~(size_t)15)
+
+typedef struct Fast {
+    const uint8_t *p;
+    size_t n;
+    bool emit;         /* second pass: report points */
+    PicklePointFn fn;  /* emit pass */
+    void *ctx;         /* emit pass */
+    int fn_rc;         /* emit pass: first non-OK status of fn, else TS_OK */
+    Slice *names;      /* emit pass with GETs: memo index -> str (only str entries are read) */
+    size_t items;      /* objects the general machine would create */
+    size_t tuples;     /* TUPLE2s among them */
+    size_t memo_n;     /* memo keys stored (always 0..memo_n-1) */
+    size_t entries;    /* entries appended to the list */
+    size_t height_max; /* deepest value stack of the general machine */
+    size_t list_cap;   /* the general machine's list capacity (it grows by doubling from 4) */
+    size_t list_bytes; /* arena bytes of those list arrays */
+    bool marks_used;   /* a MARK was seen (the general machine allocates its mark stack) */
+    bool gets;         /* a GET was seen */
+    uint8_t kinds[FAST_MEMO_KINDS / 8]; /* bit k: memo key k holds a str; keys < memo_n set */
+} Fast;
+
+/* Memo index 'key' (the next one) now holds a str ('s') or something else. */
+static inline void fast_memo_note(Fast *f, size_t key, bool is_str, Slice s)
+{
+    if (key < FAST_MEMO_KINDS) {
+        if ((key & 7) == 0)
+            f->kinds[key >> 3] = 0; /* indices come in order: the byte's first bit clears it */
+        if (is_str)
+            f->kinds[key >> 3] |= (uint8_t)(1u << (key & 7));
+    }
+    if (f->names && is_str)
+        f->names[key] = s;
+}
+
+/* The entry lane's helpers are inlined so that q, m and the numbers stay in registers. */
+
+/* Entry lane: a put of memo index *m at p[*q]: 0 none there, 1 taken (*q and *m advanced),
+ * -1 a put of another index (left to the opcode loop, which refuses it). */
+static inline __attribute__((always_inline)) int lane_put(const uint8_t *p, size_t n, size_t *q,
+                                                          size_t *m)
+{
+    if (*q == n)
+        return 0;
+    switch (p[*q]) {
+    case 0x94:
+        *q += 1;
+        break;
+    case 'q':
+        if (n - *q < 2 || p[*q + 1] != *m)
+            return -1;
+        *q += 2;
+        break;
+    case 'r':
+        if (n - *q < 5 || get_u32le(p + *q + 1) != *m)
+            return -1;
+        *q += 5;
+        break;
+    default:
+        return 0;
+    }
+    (*m)++;
+    return 1;
+}
+
+/* Entry lane: a binary number at p[*q] (BININT, BINFLOAT, BININT1, BININT2, LONG1 <= 8). */
+static inline __attribute__((always_inline)) bool lane_num(const uint8_t *p, size_t n, size_t *q,
+                                                           double *x)
+{
+    size_t left = n - *q;
+    const uint8_t *a = p + *q;
+    if (left >= 5 && a[0] == 'J') {
+        *x = (double)(int32_t)get_u32le(a + 1);
+        *q += 5;
+    } else if (left >= 9 && a[0] == 'G') {
+        *x = bits_double(((uint64_t)get_u32be(a + 1) << 32) | get_u32be(a + 5));
+        *q += 9;
+    } else if (left >= 2 && a[0] == 'K') {
+        *x = (double)a[1];
+        *q += 2;
+    } else if (left >= 3 && a[0] == 'M') {
+        *x = (double)get_u16le(a + 1);
+        *q += 3;
+    } else if (left >= 2 && a[0] == 0x8a && a[1] <= 8 && left - 2 >= a[1]) {
+        *x = (double)long_le_small(a + 2, a[1]);
+        *q += 2 + (size_t)a[1];
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* The general machine's list_append growth for k more items: it doubles from 4. */
+#define LIST_GROW(k)                                                                               \
+    do {                                                                                           \
+        if (list_cap - entries < (k)) {                                                            \
+            size_t ncap_ = list_cap ? list_cap : LIST_INIT;                                        \
+            while (ncap_ - entries < (k))                                                          \
+                ncap_ *= 2;                                                                        \
+            list_bytes += ROUND16(ncap_ * sizeof(PVal *));                                         \
+            list_cap = ncap_;                                                                      \
+        }                                                                                          \
+    } while (0)
+
+/*
+ * One pass over the frame. Returns false as soon as it leaves the shape (nothing is reported
+ * then in the scan pass; the emit pass follows only a successful scan of the same bytes, so it
+ * never returns false after reporting a point). In the emit pass a non-OK status of fn stops
+ * it: f->fn_rc.
+ */
+static bool fast_run(Fast *f)
+{
+    /* The counters live in locals: updating them through f costs store-forwarding stalls. */
+    size_t items = f->items, tuples = f->tuples, memo_n = f->memo_n, entries = f->entries;
+    size_t height_max = f->height_max, list_cap = f->list_cap, list_bytes = f->list_bytes;
+    bool ok = false;
+    const uint8_t *p = f->p;
+    size_t n = f->n;
+    size_t pos = 0;
+    bool list = false;    /* the top list exists (it is the first object) */
+    bool mark = false;    /* a MARK is open above it */
+    bool can_put = false; /* the stack top is an object made by the last opcode, not memoized */
+    bool top_str = false; /* ... and it is a str */
+    unsigned part = 0;    /* entry being built: 0 none, 1 name, 2 +ts, 3 +value, 4 name+pair */
+    size_t pending = 0;   /* finished entries on the stack, not yet appended */
+    Slice name = {0};     /* the entry's name */
+    Slice last_str = {0}; /* the last str made (what a put after it stores) */
+    double ts_s = 0;      /* the entry's numbers (separate scalars: copying them as a pair */
+    double value = 0;     /* after two scalar stores stalls store forwarding) */
+
+    while (pos < n) {
+        uint8_t op = p[pos++];
+        uint64_t key;
+        uint64_t slen;
+        double x;
+        size_t h;
+        if (part == 0 && (op == 'X' || op == 0x8c) && list && (mark || !pending)) {
+            /*
+             * The entry lane: a whole (name, (ts, value)) with its puts in one go, as the
+             * opcode loop below would take it opcode by opcode (it does, if anything here
+             * differs). The name is a BINUNICODE or SHORT_BINUNICODE, the numbers binary.
+             */
+            size_t q = pos;
+            size_t m = memo_n;
+            int put_name, put_pair, put_entry;
+            if (op == 'X') {
+                if (n - q < 4)
+                    goto opcode;
+                slen = get_u32le(p + q);
+                q += 4;
+            } else {
+                if (q == n)
+                    goto opcode;
+                slen = p[q++];
+            }
+            if (slen > n - q)
+                goto opcode;
+            Slice nm = slice_make(p + q, (size_t)slen);
+            q += (size_t)slen;
+            if ((put_name = lane_put(p, n, &q, &m)) < 0 || !lane_num(p, n, &q, &ts_s) ||
+                !lane_num(p, n, &q, &value) || q == n || p[q] != 0x86)
+                goto opcode;
+            q++;
+            if ((put_pair = lane_put(p, n, &q, &m)) < 0 || q == n || p[q] != 0x86)
+                goto opcode;
+            q++;
+            if ((put_entry = lane_put(p, n, &q, &m)) < 0)
+                goto opcode;
+            if (put_name)
+                fast_memo_note(f, memo_n++, true, nm);
+            if (put_pair)
+                fast_memo_note(f, memo_n++, false, nm);
+            if (put_entry)
+                fast_memo_note(f, memo_n++, false, nm);
+            items += 5;
+            tuples += 2;
+            h = 1 + pending + 3;
+            if (h > height_max)
+                height_max = h;
+            pending++;
+            name = last_str = nm;
+            can_put = !put_entry;
+            top_str = false;
+            pos = q;
+            if (f->emit && f->fn_rc == TS_OK) {
+                f->fn_rc = f->fn(f->ctx, name, ts_s, value);
+                if (f->fn_rc != TS_OK) {
+                    ok = true;
+                    goto out;
+                }
+            }
+            continue;
+        }
+    opcode:
+        switch (op) {
+        case 0x80: /* PROTO */
+            if (pos == n || p[pos] > PICKLE_PROTO_MAX)
+                goto out;
+            pos++;
+            continue;
+        case 0x95: /* FRAME */
+            if (n - pos < 8 || get_u64le(p + pos) > n - pos - 8)
+                goto out;
+            pos += 8;
+            continue;
+        case ']':
+            if (list)
+                goto out;
+            list = true;
+            items++;
+            can_put = true;
+            top_str = false;
+            h = 1;
+            break;
+        case '(':
+            if (!list || mark || part || pending)
+                goto out;
+            mark = true;
+            f->marks_used = true;
+            can_put = false;
+            continue;
+        case 'e': /* APPENDS */
+            if (!mark || part)
+                goto out;
+            LIST_GROW(pending);
+            entries += pending;
+            pending = 0;
+            mark = false;
+            can_put = false;
+            continue;
+        case 'a': /* APPEND */
+            if (mark || part || pending != 1)
+                goto out;
+            LIST_GROW(1);
+            entries++;
+            pending = 0;
+            can_put = false;
+            continue;
+        case '.':
+            ok = list && !mark && !part && !pending && pos == n;
+            goto out;
+        case 'q':
+        case 'r':
+        case 0x94: /* BINPUT, LONG_BINPUT, MEMOIZE */
+            if (op == 'q') {
+                if (pos == n)
+                    goto out;
+                key = p[pos++];
+            } else if (op == 'r') {
+                if (n - pos < 4)
+                    goto out;
+                key = get_u32le(p + pos);
+                pos += 4;
+            } else {
+                key = memo_n;
+            }
+            if (!can_put || key != memo_n)
+                goto out;
+            fast_memo_note(f, memo_n++, top_str, last_str);
+            can_put = false;
+            continue;
+        case 'h':
+        case 'j': /* BINGET, LONG_BINGET: a memoized str as a name */
+            if (op == 'h') {
+                if (pos == n)
+                    goto out;
+                key = p[pos++];
+            } else {
+                if (n - pos < 4)
+                    goto out;
+                key = get_u32le(p + pos);
+                pos += 4;
+            }
+            if (!list || part || (!mark && pending) || key >= memo_n || key >= FAST_MEMO_KINDS ||
+                !(f->kinds[key >> 3] & (1u << (key & 7))))
+                goto out;
+            f->gets = true;
+            if (f->emit)
+                name = f->names[key];
+            part = 1;
+            can_put = false;
+            h = 1 + pending + 1;
+            if (h > height_max)
+                height_max = h;
+            continue;
+        case 0x86: /* TUPLE2 */
+            if (part == 3) {
+                part = 4;
+                h = 1 + pending + 2;
+            } else if (part == 4) {
+                part = 0;
+                pending++;
+                h = 1 + pending;
+                if (f->emit && f->fn_rc == TS_OK) {
+                    f->fn_rc = f->fn(f->ctx, name, ts_s, value);
+                    if (f->fn_rc != TS_OK) {
+                        ok = true;
+                        goto out;
+                    }
+                }
+            } else {
+                goto out;
+            }
+            items++;
+            tuples++;
+            can_put = true;
+            top_str = false;
+            break;
+        case 'U':
+        case 'C':
+        case 0x8c: /* SHORT_BINSTRING, SHORT_BINBYTES, SHORT_BINUNICODE */
+            if (pos == n)
+                goto out;
+            slen = p[pos++];
+            goto str;
+        case 'X':
+        case 'B':
+        case 'T': /* BINUNICODE, BINBYTES, BINSTRING (a signed length) */
+            if (n - pos < 4)
+                goto out;
+            slen = get_u32le(p + pos);
+            pos += 4;
+            if (op == 'T' && (slen & 0x80000000u))
+                goto out;
+            goto str;
+        case 0x8d:
+        case 0x8e: /* BINUNICODE8, BINBYTES8 */
+            if (n - pos < 8)
+                goto out;
+            slen = get_u64le(p + pos);
+            pos += 8;
+        str:
+            if (slen > n - pos)
+                goto out;
+            last_str = slice_make(p + pos, (size_t)slen);
+            pos += (size_t)slen;
+            if (part == 0) {
+                if (!list || (!mark && pending))
+                    goto out;
+                name = last_str;
+            } else if (part <= 2) {
+                if (!str_to_double(last_str, part == 1 ? &ts_s : &value))
+                    goto out;
+            } else {
+                goto out;
+            }
+            top_str = true;
+            goto made;
+        case 'J': /* BININT */
+            if (n - pos < 4)
+                goto out;
+            x = (double)(int32_t)get_u32le(p + pos);
+            pos += 4;
+            goto number;
+        case 'G': /* BINFLOAT */
+            if (n - pos < 8)
+                goto out;
+            x = bits_double(((uint64_t)get_u32be(p + pos) << 32) | get_u32be(p + pos + 4));
+            pos += 8;
+            goto number;
+        case 'K': /* BININT1 */
+            if (pos == n)
+                goto out;
+            x = (double)p[pos++];
+            goto number;
+        case 'M': /* BININT2 */
+            if (n - pos < 2)
+                goto out;
+            x = (double)get_u16le(p + pos);
+            pos += 2;
+            goto number;
+        case 0x8a: /* LONG1 within int64 */
+            if (pos == n || p[pos] > 8 || n - pos - 1 < p[pos])
+                goto out;
+            x = (double)long_le_small(p + pos + 1, p[pos]);
+            pos += 1 + (size_t)p[pos];
+            goto number;
+        case 0x88:
+        case 0x89: /* NEWTRUE, NEWFALSE */
+            x = op == 0x88 ? 1.0 : 0.0;
+        number:
+            if (part != 1 && part != 2)
+                goto out;
+            if (part == 1)
+                ts_s = x;
+            else
+                value = x;
+            top_str = false;
+        made:
+            part++;
+            items++;
+            can_put = true;
+            h = 1 + pending + part;
+            break;
+        default:
+            goto out;
+        }
+        if (h > height_max)
+            height_max = h;
+    }
+out: /* ok stays false without STOP */
+    f->items = items;
+    f->tuples = tuples;
+    f->memo_n = memo_n;
+    f->entries = entries;
+    f->height_max = height_max;
+    f->list_cap = list_cap;
+    f->list_bytes = list_bytes;
+    return ok;
+}
+
+/* Upper bound of the arena bytes (blocks and their headers) the general machine would take
+ * for the frame the scan counted. */
+static size_t fast_arena_bound(const Fast *f)
+{
+    size_t sum =
+        f->items * ROUND16(sizeof(PVal)) + f->tuples * ROUND16(2 * sizeof(PVal *)) + f->list_bytes;
+    /* Value stack: 64 slots, doubled each time it is full. */
+    size_t cap = STACK_INIT;
+    sum += ROUND16(cap * sizeof(PVal *));
+    while (cap < f->height_max) {
+        cap *= 2;
+        sum += ROUND16(cap * sizeof(PVal *));
+    }
+    if (f->marks_used)
+        sum += ROUND16(16 * sizeof(size_t));
+    /* Memo trie over keys 0..memo_n-1: the root, and per level one node per distinct prefix. */
+    if (f->memo_n) {
+        size_t nodes = 1;
+        for (int shift = MEMO_BITS; shift < 32; shift += MEMO_BITS)
+            nodes += ((f->memo_n - 1) >> shift) + 1;
+        sum += nodes * ROUND16(sizeof(MemoNode));
+    }
+    /*
+     * The arena bumps through 64 KiB blocks and gives a request larger than that a block of its
+     * own. A 64 KiB block is left behind only when a request does not fit in it, unused room
+     * smaller than that request (each request leaves at most one block behind), so all blocks
+     * but the last hold at most 2 * sum; the last adds 64 KiB, and there are at most
+     * 3 * sum / 64 KiB + 2 block headers.
+     */
+    return 2 * sum + sum / 256 + 65536 + 4 * FAST_BLOCK_SLACK;
+}
+
+int pickle_decode_points(Slice frame, const PickleLimits *lim, Arena *arena, PicklePointFn fn,
+                         void *ctx, size_t *skipped, TsError *err)
+{
+    Fast f;
+    size_t max_depth = lim && lim->max_depth ? lim->max_depth : PICKLE_DEPTH_DEFAULT;
+    size_t max_items = lim && lim->max_items ? lim->max_items : PICKLE_ITEMS_DEFAULT;
+    size_t max_memo = lim && lim->max_memo ? lim->max_memo : PICKLE_MEMO_DEFAULT;
+
+    memset(&f, 0, offsetof(Fast, kinds));
+    f.p = frame.p;
+    f.n = frame.n;
+    /* list > entry > pair is 3 deep; the walk visits the list and 2 items per entry */
+    if (max_depth < 3 || !fast_run(&f) || f.items > max_items || f.memo_n > max_memo ||
+        f.entries > max_items / 3)
+        goto general;
+    if (arena->cap_bytes && (arena->used_bytes > arena->cap_bytes ||
+                             arena->cap_bytes - arena->used_bytes < fast_arena_bound(&f)))
+        goto general;
+    if (f.gets) {
+        /* Cannot fail after the bound check; if it did, the arena would be left as it was and
+         * the general machine would decide. */
+        f.names = arena_alloc(arena, f.memo_n * sizeof(Slice));
+        if (!f.names)
+            goto general;
+    }
+    if (skipped)
+        *skipped = 0;
+    f.emit = true;
+    f.fn = fn;
+    f.ctx = ctx;
+    f.fn_rc = TS_OK;
+    f.items = f.tuples = f.memo_n = f.entries = f.list_cap = 0;
+    (void)fast_run(&f);
+    return f.fn_rc;
+general:
+    return pickle_decode_points_general(frame, lim, arena, fn, ctx, skipped, err);
 }

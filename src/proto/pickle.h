@@ -72,8 +72,20 @@ typedef int (*PicklePointFn)(void *ctx, Slice name, double ts_s, double value);
  * 'frame' is borrowed and never written. 'arena' is borrowed; the caller caps it and resets it
  * after each frame (the names passed to 'fn' live in it or in 'frame'). 'skipped' may be NULL;
  * otherwise it is set to 0 first. 'err' may be NULL.
+ *
+ * Frames in the shape picklers give [(name, (ts, value)), ...] at protocols 2-5 are decoded by
+ * a fast path that builds no value tree (pickle.c describes it); every other frame, and every
+ * frame that would be refused or hit a limit, goes through pickle_decode_points_general, with
+ * the same results.
  */
 int pickle_decode_points(Slice frame, const PickleLimits *lim, Arena *arena, PicklePointFn fn,
                          void *ctx, size_t *skipped, TsError *err);
+
+/*
+ * pickle_decode_points without the fast path: always the general machine (a value tree in the
+ * arena, then the walk). Same contract and results; for tests that compare the two.
+ */
+int pickle_decode_points_general(Slice frame, const PickleLimits *lim, Arena *arena,
+                                 PicklePointFn fn, void *ctx, size_t *skipped, TsError *err);
 
 #endif

@@ -562,6 +562,420 @@ static void test_every_unknown_byte(void **state)
     }
 }
 
+/* ---- the fast path against the general machine --------------------------------------------- */
+
+/* Decode with pickle_decode_points_general; stop_after as in Sink. */
+static void run_general(Run *r, const void *p, size_t n, const PickleLimits *lim, size_t cap,
+                        size_t stop_after)
+{
+    memset(r, 0, sizeof(*r));
+    arena_init(&r->arena, cap);
+    r->skipped = 12345;
+    r->sink.stop_after = stop_after;
+    r->rc = pickle_decode_points_general(slice_make(p, n), lim, &r->arena, sink_fn, &r->sink,
+                                         &r->skipped, &r->err);
+}
+
+static void run_fast(Run *r, const void *p, size_t n, const PickleLimits *lim, size_t cap,
+                     size_t stop_after)
+{
+    memset(r, 0, sizeof(*r));
+    arena_init(&r->arena, cap);
+    r->skipped = 12345;
+    r->sink.stop_after = stop_after;
+    r->rc = pickle_decode_points(slice_make(p, n), lim, &r->arena, sink_fn, &r->sink, &r->skipped,
+                                 &r->err);
+}
+
+static size_t diff_frames; /* frames compared */
+static size_t diff_fast;   /* of which the fast path decoded without touching the arena */
+
+/*
+ * Decode 'p' both ways and require the same status, skipped count, error offset and message,
+ * and points (names byte for byte, and at the same address when the general one points into
+ * the frame; numbers bit for bit). Returns true if the fast path took the frame without any
+ * arena memory (a frame without GETs that it decoded itself; the general machine always
+ * allocates).
+ */
+static bool diff_one(const void *p, size_t n, const PickleLimits *lim, size_t cap,
+                     size_t stop_after)
+{
+    Run g, f;
+    const uint8_t *lo = p;
+    run_general(&g, p, n, lim, cap, stop_after);
+    run_fast(&f, p, n, lim, cap, stop_after);
+    bool fast = f.arena.used_bytes == 0;
+    if (f.rc != g.rc || f.skipped != g.skipped || f.sink.n != g.sink.n)
+        fail_msg("n=%zu: fast rc %d skipped %zu points %zu [%s], general rc %d skipped %zu "
+                 "points %zu [%s]",
+                 n, f.rc, f.skipped, f.sink.n, f.err.msg, g.rc, g.skipped, g.sink.n, g.err.msg);
+    if (g.rc != TS_OK && g.rc != TS_ERR_AGAIN) {
+        assert_int_equal(f.err.pos, g.err.pos);
+        assert_string_equal(f.err.msg, g.err.msg);
+    }
+    for (size_t i = 0; i < g.sink.n; i++) {
+        const Point *a = &f.sink.pts[i];
+        const Point *b = &g.sink.pts[i];
+        if (!slice_eq(a->name, b->name))
+            fail_msg("n=%zu point %zu: names differ", n, i);
+        if (b->name.p >= lo && b->name.p < lo + n)
+            assert_ptr_equal(a->name.p, b->name.p);
+        assert_true(double_bits(a->ts_s) == double_bits(b->ts_s));
+        assert_true(double_bits(a->value) == double_bits(b->value));
+    }
+    diff_frames++;
+    diff_fast += fast;
+    run_free(&g);
+    run_free(&f);
+    return fast;
+}
+
+/* diff_one under default, tight and loose limits, small arenas and an early stop. */
+static bool diff_all(const void *p, size_t n)
+{
+    static const PickleLimits lims[] = {
+        {0, 0, 0}, {3, 0, 0},  {2, 0, 0}, {16, 4096, 1024},
+        {0, 7, 0}, {0, 30, 0}, {0, 0, 2}, {0, 0, 9},
+    };
+    static const size_t caps[] = {70000, 140000, 300000};
+    bool fast = diff_one(p, n, NULL, ARENA_CAP, 0);
+    for (size_t i = 0; i < sizeof(lims) / sizeof(lims[0]); i++)
+        (void)diff_one(p, n, &lims[i], ARENA_CAP, 0);
+    for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
+        (void)diff_one(p, n, NULL, caps[i], 0);
+    (void)diff_one(p, n, NULL, 0, 2);
+    return fast;
+}
+
+/* Frames in the shapes picklers make, built with every option the fast path knows. */
+typedef struct Pk {
+    Buf b;
+    int proto;       /* 0: no PROTO opcode (protocol 1), else 2..5 */
+    bool memo;       /* picklers memoize strs and tuples; gen.c does not */
+    uint32_t memo_n; /* next memo index */
+    uint64_t rng;
+} Pk;
+
+static uint64_t pk_rand(Pk *k)
+{
+    k->rng ^= k->rng << 13;
+    k->rng ^= k->rng >> 7;
+    k->rng ^= k->rng << 17;
+    return k->rng;
+}
+
+static void pk_put(Pk *k)
+{
+    if (!k->memo)
+        return;
+    if (k->proto >= 4) {
+        buf_put_u8(&k->b, 0x94);
+    } else if (k->memo_n < 256) {
+        buf_put_u8(&k->b, 'q');
+        buf_put_u8(&k->b, (uint8_t)k->memo_n);
+    } else {
+        buf_put_u8(&k->b, 'r');
+        buf_put_u32le(&k->b, k->memo_n);
+    }
+    k->memo_n++;
+}
+
+static void pk_str(Pk *k, const char *s, int form)
+{
+    size_t n = strlen(s);
+    static const uint8_t short_ops[] = {0x8c, 'U', 'C'};
+    static const uint8_t long_ops[] = {'X', 'T', 'B'};
+    if (form < 3) {
+        buf_put_u8(&k->b, short_ops[form]);
+        buf_put_u8(&k->b, (uint8_t)n);
+    } else if (form < 6) {
+        buf_put_u8(&k->b, long_ops[form - 3]);
+        buf_put_u32le(&k->b, (uint32_t)n);
+    } else {
+        buf_put_u8(&k->b, form == 6 ? 0x8d : 0x8e);
+        buf_put_u64le(&k->b, n);
+    }
+    buf_append(&k->b, s, n);
+    pk_put(k);
+}
+
+/* A number in one of the binary forms (or a str), chosen by 'form'. */
+static void pk_num(Pk *k, int64_t i, double x, int form)
+{
+    char txt[40];
+    switch (form) {
+    case 0:
+        buf_put_u8(&k->b, 'J');
+        buf_put_u32le(&k->b, (uint32_t)(int32_t)i);
+        break;
+    case 1:
+        buf_put_u8(&k->b, 'K');
+        buf_put_u8(&k->b, (uint8_t)i);
+        break;
+    case 2:
+        buf_put_u8(&k->b, 'M');
+        buf_put_u16le(&k->b, (uint16_t)i);
+        break;
+    case 3: {
+        buf_put_u8(&k->b, 0x8a);
+        buf_put_u8(&k->b, 8);
+        buf_put_u64le(&k->b, (uint64_t)i);
+        break;
+    }
+    case 4: {
+        uint64_t u = double_bits(x);
+        buf_put_u8(&k->b, 'G');
+        for (int s = 56; s >= 0; s -= 8)
+            buf_put_u8(&k->b, (uint8_t)(u >> s));
+        break;
+    }
+    case 5:
+        buf_put_u8(&k->b, i ? 0x88 : 0x89);
+        break;
+    default:
+        snprintf(txt, sizeof(txt), " %.17g\t", x);
+        pk_str(k, txt, 0);
+        break;
+    }
+}
+
+/*
+ * A frame of 'entries' entries; batches of 'batch' entries (1: APPEND each). Names repeat
+ * every 'distinct' entries and are fetched with BINGET/LONG_BINGET when 'share' is set.
+ */
+static void pk_frame(Pk *k, size_t entries, size_t batch, size_t distinct, bool share)
+{
+    uint32_t *name_key = ts_calloc(distinct, sizeof(uint32_t));
+    buf_clear(&k->b);
+    k->memo_n = 0;
+    if (k->proto) {
+        buf_put_u8(&k->b, 0x80);
+        buf_put_u8(&k->b, (uint8_t)k->proto);
+    }
+    if (k->proto >= 4) {
+        buf_put_u8(&k->b, 0x95);
+        buf_put_u64le(&k->b, 0); /* a frame length of 0 is within any data */
+    }
+    buf_put_u8(&k->b, ']');
+    pk_put(k);
+    for (size_t e = 0; e < entries;) {
+        size_t m = entries - e < batch ? entries - e : batch;
+        if (m > 1)
+            buf_put_u8(&k->b, '(');
+        for (size_t j = 0; j < m; j++, e++) {
+            char name[48];
+            size_t d = e % distinct;
+            if (share && e >= distinct && k->memo) {
+                if (name_key[d] < 256) {
+                    buf_put_u8(&k->b, 'h');
+                    buf_put_u8(&k->b, (uint8_t)name_key[d]);
+                } else {
+                    buf_put_u8(&k->b, 'j');
+                    buf_put_u32le(&k->b, name_key[d]);
+                }
+            } else {
+                snprintf(name, sizeof(name), "cpu.user;host=host_%04zu;dc=dc%zu", d, d % 8);
+                name_key[d] = k->memo_n;
+                pk_str(k, name, (int)(pk_rand(k) % 8));
+            }
+            if (k->proto >= 4 && pk_rand(k) % 16 == 0) {
+                buf_put_u8(&k->b, 0x95);
+                buf_put_u64le(&k->b, 1);
+            }
+            int64_t ts = 1767225600 + (int64_t)e * 10;
+            pk_num(k, ts, (double)ts, pk_rand(k) % 4 == 0 ? 3 : 0);
+            int vf = (int)(pk_rand(k) % 7);
+            int64_t vi = vf == 1   ? (int64_t)(pk_rand(k) % 256)
+                         : vf == 2 ? (int64_t)(pk_rand(k) % 65536)
+                                   : (int64_t)(pk_rand(k) % 2000) - 1000;
+            if (vf == 5)
+                vi = (int64_t)(pk_rand(k) % 2);
+            pk_num(k, vi, (double)vi / 100.0, vf);
+            buf_put_u8(&k->b, 0x86);
+            pk_put(k);
+            buf_put_u8(&k->b, 0x86);
+            pk_put(k);
+        }
+        buf_put_u8(&k->b, m > 1 ? 'e' : 'a');
+    }
+    buf_put_u8(&k->b, '.');
+    ts_free(name_key);
+}
+
+/* The Python frames of [(n, (1500000000, 1.5)), (n, (1500000010, 2)), ('c.d', (1500000020,
+ * '3.25'))] with n = 'a.b' one shared str, as pickle.dumps gives them at protocols 2 and 4. */
+static const uint8_t PY2[] =
+    "\x80\x02\x5d\x71\x00\x28\x58\x03\x00\x00\x00\x61\x2e\x62\x71\x01\x4a\x00\x2f\x68\x59\x47"
+    "\x3f\xf8\x00\x00\x00\x00\x00\x00\x86\x71\x02\x86\x71\x03\x68\x01\x4a\x0a\x2f\x68\x59\x4b"
+    "\x02\x86\x71\x04\x86\x71\x05\x58\x03\x00\x00\x00\x63\x2e\x64\x71\x06\x4a\x14\x2f\x68\x59"
+    "\x58\x04\x00\x00\x00\x33\x2e\x32\x35\x71\x07\x86\x71\x08\x86\x71\x09\x65\x2e";
+static const uint8_t PY4[] =
+    "\x80\x04\x95\x40\x00\x00\x00\x00\x00\x00\x00\x5d\x94\x28\x8c\x03\x61\x2e\x62\x94\x4a\x00"
+    "\x2f\x68\x59\x47\x3f\xf8\x00\x00\x00\x00\x00\x00\x86\x94\x86\x94\x68\x01\x4a\x0a\x2f\x68"
+    "\x59\x4b\x02\x86\x94\x86\x94\x8c\x03\x63\x2e\x64\x94\x4a\x14\x2f\x68\x59\x8c\x04\x33\x2e"
+    "\x32\x35\x94\x86\x94\x86\x94\x65\x2e";
+
+static void test_fast_python_frames(void **state)
+{
+    const uint8_t *frames[] = {PY2, PY4};
+    size_t lens[] = {sizeof(PY2) - 1, sizeof(PY4) - 1};
+    for (size_t i = 0; i < 2; i++) {
+        Run r;
+        run(&r, frames[i], lens[i]);
+        assert_int_equal(r.rc, TS_OK);
+        assert_int_equal(r.skipped, 0);
+        assert_int_equal(r.sink.n, 3);
+        assert_true(slice_eq_cstr(r.sink.pts[0].name, "a.b"));
+        assert_ptr_equal(r.sink.pts[1].name.p, r.sink.pts[0].name.p); /* the GET */
+        assert_true(slice_eq_cstr(r.sink.pts[2].name, "c.d"));
+        assert_true(r.sink.pts[0].ts_s == 1500000000.0 && r.sink.pts[0].value == 1.5);
+        assert_true(r.sink.pts[1].ts_s == 1500000010.0 && r.sink.pts[1].value == 2.0);
+        assert_true(r.sink.pts[2].ts_s == 1500000020.0 && r.sink.pts[2].value == 3.25);
+        run_free(&r);
+        /* The fast path took them: its only arena use is the memo's 10 names (16 bytes each),
+         * where the general machine takes 48 bytes per object and more. */
+        Arena a;
+        Sink sk = {0};
+        arena_init(&a, 0);
+        uint8_t *first = arena_alloc(&a, 16);
+        assert_int_equal(pickle_decode_points(slice_make(frames[i], lens[i]), NULL, &a, sink_fn,
+                                              &sk, NULL, NULL),
+                         TS_OK);
+        uint8_t *next = arena_alloc(&a, 16);
+        assert_true(next > first && (size_t)(next - first) <= 16 + 10 * sizeof(Slice));
+        arena_deinit(&a);
+        ts_free(sk.pts);
+        (void)diff_all(frames[i], lens[i]);
+        /* every truncation */
+        for (size_t k = 0; k < lens[i]; k++)
+            (void)diff_one(frames[i], k, NULL, ARENA_CAP, 0);
+    }
+}
+
+/* Every fixture, under every limit set: the fast path and the general machine agree. */
+static void test_fast_fixtures(void **state)
+{
+    FILE *f = open_fixture("expected.txt", "r");
+    char line[LINE_MAX_BYTES];
+    size_t fast = 0;
+    if (!f)
+        fail_msg("cannot open tests/data/pickle/expected.txt");
+    while (fgets(line, sizeof(line), f)) {
+        char file[256];
+        if (sscanf(line, "frame %255s", file) != 1)
+            continue;
+        size_t n;
+        uint8_t *data = read_fixture(file, &n);
+        fast += diff_all(data, n);
+        ts_free(data);
+    }
+    fclose(f);
+    /* data_p1..p5, many_p1/p2/p4, bytes_names_p2..p5, doc_p2 at least */
+    if (fast < 8)
+        fail_msg("only %zu fixtures took the fast path", fast);
+}
+
+/* Built frames of every form, their truncations and single-byte changes. */
+static void test_fast_vs_general(void **state)
+{
+    Pk k;
+    buf_init(&k.b);
+    k.rng = 0x9e3779b97f4a7c15ull;
+    static const int protos[] = {0, 2, 3, 4, 5};
+    size_t fast = 0, built = 0;
+    for (size_t pi = 0; pi < sizeof(protos) / sizeof(protos[0]); pi++) {
+        for (int memo = 0; memo < 2; memo++) {
+            static const size_t shapes[][4] = {
+                /* entries, batch, distinct, share */
+                {0, 1000, 1, 0}, {1, 1000, 1, 0},     {3, 1, 3, 0},        {7, 1000, 3, 1},
+                {40, 16, 10, 1}, {500, 1000, 500, 0}, {300, 1000, 100, 1}, {2100, 1000, 2100, 0},
+            };
+            k.proto = protos[pi];
+            k.memo = memo;
+            for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
+                pk_frame(&k, shapes[si][0], shapes[si][1], shapes[si][2], shapes[si][3] != 0);
+                bool f = diff_all(k.b.p, k.b.n);
+                bool has_get = shapes[si][3] && memo && shapes[si][0] > shapes[si][2];
+                /* Without GETs the fast path takes every built frame (no arena at all). */
+                if (!has_get && !f)
+                    fail_msg("proto %d memo %d shape %zu: not taken by the fast path", k.proto,
+                             memo, si);
+                fast += f;
+                built++;
+                if (k.b.n > 4000)
+                    continue;
+                /* Every truncation and, at every offset, a few other bytes. */
+                uint8_t *copy = ts_malloc(k.b.n);
+                for (size_t i = 0; i < k.b.n; i++) {
+                    (void)diff_one(k.b.p, i, NULL, ARENA_CAP, 0);
+                    static const uint8_t subst[] = {0x00, 0x01, 0x80, 0xff, '(', 'e', 'a', '.',
+                                                    0x86, 0x94, 'q',  'h',  'X', 'J', 'G', 'N'};
+                    for (size_t s = 0; s < sizeof(subst); s++) {
+                        if (subst[s] == k.b.p[i])
+                            continue;
+                        memcpy(copy, k.b.p, k.b.n);
+                        copy[i] = subst[s];
+                        (void)diff_one(copy, k.b.n, NULL, ARENA_CAP, 0);
+                    }
+                }
+                ts_free(copy);
+            }
+        }
+    }
+    assert_true(fast > built / 2);
+    buf_deinit(&k.b);
+}
+
+/* Limits at their edges: the fast path defers to the general machine exactly there. */
+static void test_fast_limits(void **state)
+{
+    Pk k;
+    buf_init(&k.b);
+    k.rng = 7;
+    k.proto = 2;
+    k.memo = true;
+    pk_frame(&k, 10, 1000, 10, false); /* 1 list + 50 objects, 31 memo keys, walk 30 */
+    for (size_t items = 25; items <= 60; items++) {
+        PickleLimits lim = {0, items, 0};
+        (void)diff_one(k.b.p, k.b.n, &lim, ARENA_CAP, 0);
+    }
+    for (size_t memo = 25; memo <= 35; memo++) {
+        PickleLimits lim = {0, 0, memo};
+        (void)diff_one(k.b.p, k.b.n, &lim, ARENA_CAP, 0);
+    }
+    for (size_t depth = 1; depth <= 4; depth++) {
+        PickleLimits lim = {depth, 0, 0};
+        (void)diff_one(k.b.p, k.b.n, &lim, ARENA_CAP, 0);
+    }
+    /* Arena caps around what the general machine needs for a big frame. */
+    pk_frame(&k, 20000, 1000, 20000, false);
+    size_t cap_min = 0; /* smallest cap tried that the general machine fits in */
+    for (size_t cap = 64u << 10; cap <= (16u << 20); cap += cap / 64) {
+        (void)diff_one(k.b.p, k.b.n, NULL, cap, 0);
+        if (!cap_min) {
+            Run g;
+            run_general(&g, k.b.p, k.b.n, NULL, cap, 0);
+            if (g.rc == TS_OK)
+                cap_min = cap;
+            run_free(&g);
+        }
+    }
+    assert_true(cap_min > 0);
+    /* With 3x that the fast path must take it (its bound is not absurdly loose). */
+    Run q;
+    run_fast(&q, k.b.p, k.b.n, NULL, 3 * cap_min, 0);
+    assert_int_equal(q.rc, TS_OK);
+    assert_int_equal(q.arena.used_bytes, 0);
+    run_free(&q);
+    Run r;
+    run_fast(&r, k.b.p, k.b.n, NULL, 0, 0); /* unlimited arena: the fast path */
+    assert_int_equal(r.rc, TS_OK);
+    assert_int_equal(r.sink.n, 20000);
+    assert_int_equal(r.arena.used_bytes, 0);
+    run_free(&r);
+    buf_deinit(&k.b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -574,6 +988,10 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_callback_stops),
         cmocka_unit_test(test_every_unknown_byte),
+        cmocka_unit_test(test_fast_python_frames),
+        cmocka_unit_test(test_fast_fixtures),
+        cmocka_unit_test(test_fast_vs_general),
+        cmocka_unit_test(test_fast_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
