@@ -6,6 +6,11 @@
  * timeout and frees closed connections (freed only in the tick, so an epoll batch never sees a
  * freed handler).
  *
+ * Balance: the kernel's SO_REUSEPORT hash often puts most of a few connections on one worker,
+ * so the worker that accepts a TCP connection gives it to the worker with the fewest open TCP
+ * connections (itself on a tie): the descriptor goes through that worker's hand-off queue and
+ * eventfd, and the connection is created on the owning thread. UDP sockets stay per worker.
+ *
  * A connection's receive buffer holds at most max_line_bytes + NET_READ_CHUNK bytes. Complete
  * lines are parsed in place. When ingest has no free batch, the connection is paused: its
  * EPOLLIN interest is dropped and it waits on the worker's paused list until the ingest wake fd
@@ -31,6 +36,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -63,6 +69,14 @@ typedef struct Conn {
     struct Conn *next_paused; /* worker's paused list */
 } Conn;
 
+/* An accepted descriptor on its way to the worker that will own it. */
+typedef struct Handoff {
+    int fd;
+    int kind;             /* NET_GRAPHITE_TCP ... */
+    char peer[64];        /* "ip:port" */
+    struct Handoff *next; /* queue link */
+} Handoff;
+
 typedef struct Listener {
     EvHandler h; /* first; fd is the listening socket */
     Worker *w;
@@ -81,7 +95,11 @@ struct Worker {
     Conn *dead;                  /* closed, freed at the next tick */
     Conn *paused;                /* waiting for a batch */
     pthread_t thr;
-    ProtoCtx pctx; /* per-worker protocol scratch */
+    ProtoCtx pctx;                  /* per-worker protocol scratch */
+    _Atomic uint32_t n_tcp;         /* open TCP connections owned, plus hand-offs on their way */
+    EvHandler hand_h;               /* eventfd written when a hand-off is queued */
+    pthread_mutex_t hand_mu;        /* guards hand_head, hand_tail */
+    Handoff *hand_head, *hand_tail; /* accepted descriptors handed to this worker */
 };
 
 struct NetServer {
@@ -184,6 +202,8 @@ static void conn_close(Conn *c)
     w->dead = c;
     atomic_fetch_sub(&w->srv->stats[c->listener].connections_open, 1);
     atomic_fetch_sub(&w->srv->open_conns, 1);
+    if (!c->is_udp)
+        atomic_fetch_sub(&w->n_tcp, 1);
 }
 
 static void conn_pause(Conn *c)
@@ -362,6 +382,47 @@ static void conn_free(Conn *c)
     ts_free(c);
 }
 
+/*
+ * Create the connection for an accepted descriptor on the worker that owns it (its thread).
+ * The caller has counted it in open_conns and w->n_tcp; both are undone on failure.
+ */
+static void conn_register(Worker *w, int fd, int kind, const char *peer)
+{
+    NetServer *s = w->srv;
+    NetListenerStats *st = &s->stats[kind];
+    Conn *c = conn_new(w, fd, kind, false);
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
+    if (ev_add(w->loop, &c->h, EPOLLIN) != TS_OK) {
+        close(fd);
+        conn_free(c);
+        atomic_fetch_sub(&s->open_conns, 1);
+        atomic_fetch_sub(&w->n_tcp, 1);
+        return;
+    }
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    atomic_fetch_add(&st->connections_total, 1);
+    atomic_fetch_add(&st->connections_open, 1);
+}
+
+/* The worker with the fewest TCP connections; 'self' on a tie, else the lowest index. */
+static Worker *least_loaded(Worker *self)
+{
+    NetServer *s = self->srv;
+    Worker *best = self;
+    uint32_t best_n = atomic_load(&self->n_tcp);
+    for (int i = 0; i < s->n_workers; i++) {
+        uint32_t n = atomic_load(&s->workers[i].n_tcp);
+        if (n < best_n) {
+            best = &s->workers[i];
+            best_n = n;
+        }
+    }
+    return best;
+}
+
 static void on_accept(EvLoop *loop, EvHandler *h, uint32_t events)
 {
     Listener *l = (Listener *)h;
@@ -374,25 +435,54 @@ static void on_accept(EvLoop *loop, EvHandler *h, uint32_t events)
         int fd = accept4(h->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
-        if (atomic_load(&s->open_conns) >= s->cfg->net.max_connections) {
+        if (atomic_fetch_add(&s->open_conns, 1) >= s->cfg->net.max_connections) {
+            atomic_fetch_sub(&s->open_conns, 1);
             atomic_fetch_add(&st->connections_refused, 1);
             close(fd);
             continue;
         }
-        Conn *c = conn_new(w, fd, l->kind, false);
-        format_peer(&ss, c->peer, sizeof(c->peer));
-        if (ev_add(loop, &c->h, EPOLLIN) != TS_OK) {
-            close(fd);
-            conn_free(c);
+        char peer[64];
+        format_peer(&ss, peer, sizeof(peer));
+        Worker *to = least_loaded(w);
+        atomic_fetch_add(&to->n_tcp, 1);
+        if (to == w) {
+            conn_register(w, fd, l->kind, peer);
             continue;
         }
-        c->next = w->conns;
-        if (w->conns)
-            w->conns->prev = c;
-        w->conns = c;
-        atomic_fetch_add(&s->open_conns, 1);
-        atomic_fetch_add(&st->connections_total, 1);
-        atomic_fetch_add(&st->connections_open, 1);
+        Handoff *ho = ts_malloc(sizeof(*ho));
+        ho->fd = fd;
+        ho->kind = l->kind;
+        memcpy(ho->peer, peer, sizeof(peer));
+        ho->next = NULL;
+        pthread_mutex_lock(&to->hand_mu);
+        if (to->hand_tail)
+            to->hand_tail->next = ho;
+        else
+            to->hand_head = ho;
+        to->hand_tail = ho;
+        pthread_mutex_unlock(&to->hand_mu);
+        uint64_t one = 1;
+        ssize_t r = write(to->hand_h.fd, &one, sizeof(one));
+        (void)r; /* the counter cannot overflow in practice; a failed write leaves it set */
+    }
+}
+
+/* Connections handed to this worker by another one's accept: create them here. */
+static void on_handoff(EvLoop *loop, EvHandler *h, uint32_t events)
+{
+    Worker *w = h->ctx;
+    uint64_t v;
+    ssize_t r = read(h->fd, &v, sizeof(v));
+    (void)r;
+    pthread_mutex_lock(&w->hand_mu);
+    Handoff *list = w->hand_head;
+    w->hand_head = w->hand_tail = NULL;
+    pthread_mutex_unlock(&w->hand_mu);
+    while (list) {
+        Handoff *next = list->next;
+        conn_register(w, list->fd, list->kind, list->peer);
+        ts_free(list);
+        list = next;
     }
 }
 
@@ -497,6 +587,8 @@ static bool listener_is_udp(int kind)
 
 static void worker_deinit(Worker *w)
 {
+    if (!w->srv)
+        return; /* never initialised (net_start failed before reaching it) */
     for (int k = 0; k < NET_LISTENERS; k++) {
         if (w->tcp[k].h.fd >= 0)
             close(w->tcp[k].h.fd);
@@ -516,6 +608,15 @@ static void worker_deinit(Worker *w)
         w->dead = c->next;
         conn_free(c);
     }
+    while (w->hand_head) {
+        Handoff *ho = w->hand_head;
+        w->hand_head = ho->next;
+        close(ho->fd);
+        ts_free(ho);
+    }
+    if (w->hand_h.fd >= 0)
+        close(w->hand_h.fd);
+    pthread_mutex_destroy(&w->hand_mu);
     proto_ctx_deinit(&w->pctx);
     ev_free(w->loop);
     ingest_free(w->in);
@@ -540,13 +641,18 @@ int net_start(const Config *cfg, Engine *e, SeriesIndex *ix, NetServer **out, Ts
         w->index = i;
         for (int k = 0; k < NET_LISTENERS; k++)
             w->tcp[k].h.fd = -1;
+        pthread_mutex_init(&w->hand_mu, NULL);
+        w->hand_h.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        w->hand_h.fn = on_handoff;
+        w->hand_h.ctx = w;
         w->loop = ev_new();
         w->in = ingest_new(e, ix, NET_BATCHES, NET_BATCH_POINTS);
         proto_ctx_init(&w->pctx, cfg, ix, w->in, s->stats, &s->bad_line_limit, s->version);
-        if (!w->loop) {
-            rc = ts_error(err, TS_ERR_IO, 0, "epoll: %s", strerror(errno));
+        if (!w->loop || w->hand_h.fd < 0) {
+            rc = ts_error(err, TS_ERR_IO, 0, "epoll/eventfd: %s", strerror(errno));
             break;
         }
+        ev_add(w->loop, &w->hand_h, EPOLLIN);
         w->wake_h.fd = ingest_wake_fd(w->in);
         w->wake_h.fn = on_wake;
         w->wake_h.ctx = w;

@@ -66,7 +66,7 @@ void block_thread_release(void)
     buf_deinit(&tls.z);
 }
 
-static void build(const int64_t *ts_ns, const double *values, size_t n, bool try_zstd, Buf *out)
+void block_build(const int64_t *ts_ns, const double *values, size_t n, Buf *out)
 {
     Buf *raw = &tls.raw, *z = &tls.z;
     buf_clear(raw);
@@ -76,15 +76,14 @@ static void build(const int64_t *ts_ns, const double *values, size_t n, bool try
 
     const Buf *payload = raw;
     uint8_t flags = 0;
-    if (try_zstd && raw->n >= BLOCK_ZSTD_MIN_BYTES &&
-        raw->n >= n * BLOCK_ZSTD_MIN_BYTES_PER_POINT) {
+    if (raw->n >= BLOCK_ZSTD_MIN_BYTES && raw->n >= n * BLOCK_ZSTD_MIN_BYTES_PER_POINT) {
         if (!tls.cctx)
             tls.cctx = ZSTD_createCCtx();
         size_t bound = ZSTD_compressBound(raw->n);
         buf_reserve(z, bound);
-        size_t zn = tls.cctx ? ZSTD_compressCCtx(tls.cctx, z->p, bound, raw->p, raw->n,
-                                                 BLOCK_ZSTD_LEVEL)
-                             : ZSTD_compress(z->p, bound, raw->p, raw->n, BLOCK_ZSTD_LEVEL);
+        size_t zn = tls.cctx
+                        ? ZSTD_compressCCtx(tls.cctx, z->p, bound, raw->p, raw->n, BLOCK_ZSTD_LEVEL)
+                        : ZSTD_compress(z->p, bound, raw->p, raw->n, BLOCK_ZSTD_LEVEL);
         if (!ZSTD_isError(zn) && zn * 20 <= raw->n * 19) {
             z->n = zn;
             payload = z;
@@ -102,16 +101,6 @@ static void build(const int64_t *ts_ns, const double *values, size_t n, bool try
     buf_put_varint(out, payload->n);
     buf_append(out, payload->p, payload->n);
     buf_put_u32le(out, crc32c(out->p + start, out->n - start));
-}
-
-void block_build(const int64_t *ts_ns, const double *values, size_t n, Buf *out)
-{
-    build(ts_ns, values, n, true, out);
-}
-
-void block_build_plain(const int64_t *ts_ns, const double *values, size_t n, Buf *out)
-{
-    build(ts_ns, values, n, false, out);
 }
 
 static int get_varint(Slice in, size_t *pos, uint64_t *v, TsError *err)

@@ -37,14 +37,8 @@ typedef struct BlockHeader {
 void block_build(const int64_t *ts_ns, const double *values, size_t n, Buf *out);
 
 /*
- * The same block without trying zstd: for blocks that stay in memory (the memtable seals heads
- * on the storage thread, where the zstd attempt would cost more than it saves).
- */
-void block_build_plain(const int64_t *ts_ns, const double *values, size_t n, Buf *out);
-
-/*
  * Free the calling thread's block_build scratch (a zstd context and buffers, kept between calls).
- * Every thread that called block_build or block_build_plain calls this before it exits.
+ * Every thread that called block_build calls this before it exits.
  */
 void block_thread_release(void);
 

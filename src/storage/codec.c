@@ -21,6 +21,11 @@
  * over [min, max]: exactly log2(max - min + 1) bits per residual, which beats Rice on bounded
  * noise such as a random walk with uniform steps).
  *
+ * codec_encode_fast writes the same format without the planner, for chunks that live briefly in
+ * memory (the memtable's sealed heads): decimal mode whenever it applies (else XOR), DELTA
+ * residuals, and either CONST or RICE_OFF with one k equal to the bit width of the residual
+ * range, so every residual is a stop bit plus k bits (a fixed width, packed without branches).
+ *
  * Pure: no I/O, no logging, no mutable globals. The decoder treats its input as hostile: every
  * read is bounds-checked, every loop is bounded by the point count, and any inconsistency gives
  * TS_ERR_CORRUPT.
@@ -142,6 +147,26 @@ static uint64_t gcd_u64(uint64_t a, uint64_t b)
     return a;
 }
 
+/* Little-endian stores as single moves (core/endian.h's put_* are byte loops that gcc -O2 does
+ * not merge). */
+static inline void store_u32le(uint8_t *p, uint32_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &v, 4);
+#else
+    put_u32le(p, v);
+#endif
+}
+
+static inline void store_u64le(uint8_t *p, uint64_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &v, 8);
+#else
+    put_u64le(p, v);
+#endif
+}
+
 /* ---- bit writer (LSB-first) ---------------------------------------------------------------- */
 
 typedef struct BitW {
@@ -164,7 +189,7 @@ static inline void bitw_put(BitW *w, uint64_t v, unsigned width)
     w->acc |= v << w->nbits;
     w->nbits += width;
     if (w->nbits >= 32) {
-        put_u32le(w->b->p + w->b->n, (uint32_t)w->acc);
+        store_u32le(w->b->p + w->b->n, (uint32_t)w->acc);
         w->b->n += 4;
         w->acc >>= 32;
         w->nbits -= 32;
@@ -814,6 +839,40 @@ static bool dec_detect(const double *v, size_t n, uint64_t *k, unsigned *scale)
 
 /* ---- public API ---------------------------------------------------------------------------- */
 
+/*
+ * Timestamp deltas in units: d[i] = (ts_(i+1) - ts_i) / unit for i < n - 1 (n >= 2), with unit
+ * the gcd of the deltas (the first delta when the series is regular, the common case). With
+ * 'regular' not NULL, a regular series only sets *regular (d[] is then every 1, not written).
+ */
+static uint64_t ts_unit_deltas(const int64_t *ts_ns, size_t n, uint64_t *d, bool *regular_out)
+{
+    bool regular = true;
+    uint64_t d0 = (uint64_t)ts_ns[1] - (uint64_t)ts_ns[0];
+    for (size_t i = 0; i + 1 < n; i++) {
+        TS_ASSERT(ts_ns[i + 1] > ts_ns[i]);
+        d[i] = (uint64_t)ts_ns[i + 1] - (uint64_t)ts_ns[i];
+        regular &= d[i] == d0;
+    }
+    if (regular_out)
+        *regular_out = regular;
+    if (regular) {
+        if (!regular_out)
+            for (size_t i = 0; i + 1 < n; i++)
+                d[i] = 1;
+        return d0;
+    }
+    uint64_t unit = d0;
+    for (size_t i = 0; i + 1 < n && unit > 1; i++)
+        unit = gcd_u64(d[i], unit);
+    if (unit > 1) {
+        unsigned tz = (unsigned)__builtin_ctzll(unit);
+        uint64_t inv = inverse_odd(unit >> tz);
+        for (size_t i = 0; i + 1 < n; i++)
+            d[i] = (d[i] >> tz) * inv; /* exact: unit divides d[i] */
+    }
+    return unit;
+}
+
 void codec_encode(const int64_t *ts_ns, const double *values, size_t n, Buf *out)
 {
     TS_ASSERT(n >= 1 && n <= CODEC_MAX_POINTS);
@@ -848,28 +907,123 @@ void codec_encode(const int64_t *ts_ns, const double *values, size_t n, Buf *out
     /* timestamps */
     buf_put_varint(out, zigzag_enc(ts_ns[0]));
     if (n >= 2) {
-        bool regular = true;
-        uint64_t d0 = (uint64_t)ts_ns[1] - (uint64_t)ts_ns[0];
-        for (size_t i = 0; i + 1 < n; i++) {
-            TS_ASSERT(ts_ns[i + 1] > ts_ns[i]);
-            d[i] = (uint64_t)ts_ns[i + 1] - (uint64_t)ts_ns[i];
-            regular &= d[i] == d0;
-        }
-        uint64_t unit = d0;
-        if (!regular)
-            for (size_t i = 0; i + 1 < n && unit > 1; i++)
-                unit = gcd_u64(d[i], unit);
-        buf_put_varint(out, unit);
-        if (unit > 1) {
-            unsigned tz = (unsigned)__builtin_ctzll(unit);
-            uint64_t inv = inverse_odd(unit >> tz);
-            for (size_t i = 0; i + 1 < n; i++)
-                d[i] = (d[i] >> tz) * inv; /* exact: unit divides d[i] */
-        }
+        buf_put_varint(out, ts_unit_deltas(ts_ns, n, d, NULL));
         seq_plan(d, n, dod, &plan);
         seq_write(out, d, dod, n, &plan);
     }
     ts_free(a);
+}
+
+/*
+ * The fast mode's intseq: DELTA residuals d[0..m) (m >= 1) as CONST when they are all equal,
+ * else RICE_OFF around their minimum with one k for every group, k = the bit width of
+ * (max - min) capped at 63. With that k every quotient is 0 (or 1 for a 64-bit spread), so each
+ * residual is a one bit followed by k bits: a fixed width, written without any branch per
+ * residual, and no escapes.
+ */
+static void seq_write_fixed(Buf *out, const uint64_t *d, size_t m)
+{
+    int64_t mn = (int64_t)d[0], mx = (int64_t)d[0];
+    for (size_t i = 1; i < m; i++) {
+        int64_t v = (int64_t)d[i];
+        mn = v < mn ? v : mn;
+        mx = v > mx ? v : mx;
+    }
+    uint64_t spread = (uint64_t)mx - (uint64_t)mn;
+    uint64_t base = (uint64_t)mn;
+    buf_put_u8(out, (uint8_t)(SEQ_DELTA | (spread ? SEQ_RICE_OFF : SEQ_CONST) << 1));
+    buf_put_varint(out, zigzag_enc(mn));
+    if (!spread)
+        return;
+    unsigned k = 64 - (unsigned)__builtin_clzll(spread);
+    k = k > 63 ? 63 : k;
+    if (k < 32) {
+        /* Branch-free packing: every put stores 8 bytes at p and advances by whole bytes, so
+         * fewer than 8 bits stay pending. Needs 8 bytes of slack past the last byte. */
+        size_t groups = m / RICE_GROUP + 1;
+        buf_reserve(out, (6 * groups + m * (k + 1)) / 8 + 16);
+        uint8_t *p = out->p + out->n;
+        uint64_t acc = 0;
+        unsigned nb = 0;
+        for (size_t i = 0; i < m; i += RICE_GROUP) {
+            size_t end = m - i < RICE_GROUP ? m : i + RICE_GROUP;
+            acc |= (uint64_t)k << nb;
+            nb += 6;
+            store_u64le(p, acc);
+            p += nb >> 3;
+            acc >>= nb & ~7u;
+            nb &= 7;
+            for (size_t j = i; j < end; j++) {
+                acc |= ((d[j] - base) << 1 | 1) << nb; /* < 2^(7 + 32) */
+                nb += k + 1;
+                store_u64le(p, acc);
+                p += nb >> 3;
+                acc >>= nb & ~7u;
+                nb &= 7;
+            }
+        }
+        out->n = (size_t)(p - out->p) + (nb ? 1 : 0); /* the partial byte is stored already */
+        return;
+    }
+    BitW w;
+    bitw_init(&w, out, (uint64_t)m * (k + 2) + 6 * (m / RICE_GROUP + 1));
+    uint64_t mask = low_mask(k);
+    for (size_t i = 0; i < m; i += RICE_GROUP) {
+        size_t end = m - i < RICE_GROUP ? m : i + RICE_GROUP;
+        bitw_put(&w, k, 6);
+        for (size_t j = i; j < end; j++) {
+            uint64_t u = d[j] - base;
+            unsigned q = (unsigned)(u >> k); /* 0, or 1 for a 64-bit spread */
+            bitw_put(&w, (uint64_t)1 << q, q + 1);
+            bitw_put64(&w, u & mask, k);
+        }
+    }
+    bitw_finish(&w);
+}
+
+#define FAST_STACK_POINTS 128
+
+void codec_encode_fast(const int64_t *ts_ns, const double *values, size_t n, Buf *out)
+{
+    TS_ASSERT(n >= 1 && n <= CODEC_MAX_POINTS);
+    uint64_t stack[2 * FAST_STACK_POINTS];
+    uint64_t *a = n <= FAST_STACK_POINTS ? stack : ts_malloc(2 * n * sizeof(uint64_t));
+    uint64_t *d = a + n;
+    buf_put_varint(out, n);
+
+    /* values: decimal whenever possible (at most 55 bits per point, never worse than XOR's
+     * worst case), XOR otherwise */
+    unsigned scale = 0;
+    if (dec_detect(values, n, a, &scale)) {
+        buf_put_u8(out, (uint8_t)scale);
+        buf_put_varint(out, zigzag_enc((int64_t)a[0]));
+        if (n >= 2) {
+            for (size_t i = 0; i + 1 < n; i++)
+                d[i] = a[i + 1] - a[i];
+            seq_write_fixed(out, d, n - 1);
+        }
+    } else {
+        BitW w;
+        buf_put_u8(out, VMODE_XOR);
+        bitw_init(&w, out, 80 * (uint64_t)n);
+        xor_run(values, n, &w);
+        bitw_finish(&w);
+    }
+
+    /* timestamps */
+    buf_put_varint(out, zigzag_enc(ts_ns[0]));
+    if (n >= 2) {
+        bool regular;
+        buf_put_varint(out, ts_unit_deltas(ts_ns, n, d, &regular));
+        if (regular) {
+            buf_put_u8(out, (uint8_t)(SEQ_DELTA | SEQ_CONST << 1)); /* every x_i - x_(i-1) = 1 */
+            buf_put_varint(out, zigzag_enc(1));
+        } else {
+            seq_write_fixed(out, d, n - 1);
+        }
+    }
+    if (a != stack)
+        ts_free(a);
 }
 
 int codec_count(Slice in, size_t *n, TsError *err)

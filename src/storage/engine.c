@@ -15,6 +15,7 @@
  */
 #include "storage/engine.h"
 #include "storage/block.h"
+#include "storage/codec.h"
 #include "storage/event_block.h"
 #include "storage/segment.h"
 #include "storage/wal.h"
@@ -36,8 +37,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HEAD_MAX 64           /* raw points per series before sealing a memory block */
-#define SEG_BLOCK_POINTS 8192  /* points per block written to segments */
+#define HEAD_MAX 64               /* raw points per series before sealing a memory block */
+#define SEG_BLOCK_POINTS 8192     /* points per block written to segments */
 #define ENGINE_WAL_FLUSH_FILES 16 /* flush once this many WAL files of data are in the memtable */
 #define WAL_MAX_RECORD (64u << 20)
 
@@ -136,12 +137,18 @@ bool batch_events_room(const PointBatch *b, size_t text_bytes)
 
 /* ---- memtable ----------------------------------------------------------------------------- */
 
+/*
+ * A sealed head: one codec chunk written by codec_encode_fast (no planning, fixed-width
+ * residuals: cheap to write on the storage thread and to read back). It never leaves memory, so
+ * it carries no block header or checksum; the flusher decodes it and writes planned blocks
+ * (block_build) to the segment.
+ */
 typedef struct MemBlock {
     struct MemBlock *next; /* next sealed block (newer) */
     uint32_t n_points;
+    uint32_t len; /* bytes in data */
     int64_t min_ts_ns, max_ts_ns;
-    uint32_t len;   /* bytes in data */
-    uint8_t data[]; /* a block built by block_build */
+    uint8_t data[]; /* the codec chunk */
 } MemBlock;
 
 typedef struct HeadPoint {
@@ -153,14 +160,21 @@ typedef struct HeadPoint {
  * and their values side by side), then the sealed blocks. */
 typedef struct MemSeries {
     MemBlock *first, *last;   /* sealed blocks in seal order */
-    uint32_t n;               /* head points in use */
-    HeadPoint head[HEAD_MAX]; /* ascending, unique timestamps */
+    HeadPoint head[HEAD_MAX]; /* ascending, unique timestamps; the slot's n are in use */
 } MemSeries;
+
+/* A series' entry in the memtable's dense array. The head count lives here, not in MemSeries,
+ * so applying a point touches this small array (cache-resident: 16 bytes per series) and the
+ * head's cache line, not also the MemSeries header. */
+typedef struct MemSlot {
+    MemSeries *s; /* NULL = no data */
+    uint32_t n;   /* head points in use, < HEAD_MAX between calls */
+} MemSlot;
 
 typedef struct Memtable {
     atomic_int refs;      /* owners: the engine slot (active/frozen) plus readers */
-    MemSeries **series;   /* index id - SERIES_ID_FIRST; NULL = no data */
-    size_t n_slots;       /* length of series[] */
+    MemSlot *slots;       /* index id - SERIES_ID_FIRST */
+    size_t n_slots;       /* length of slots[] */
     EventVec **events;    /* event series, same indexing: events in arrival order */
     size_t n_ev_slots;    /* length of events[] */
     uint64_t bytes;       /* approximate memory held */
@@ -182,7 +196,7 @@ static void memtable_unref(Memtable *m)
     if (!m || atomic_fetch_sub(&m->refs, 1) != 1)
         return;
     for (size_t i = 0; i < m->n_slots; i++) {
-        MemSeries *s = m->series[i];
+        MemSeries *s = m->slots[i].s;
         if (!s)
             continue;
         MemBlock *b = s->first;
@@ -193,7 +207,7 @@ static void memtable_unref(Memtable *m)
         }
         ts_free(s);
     }
-    ts_free(m->series);
+    ts_free(m->slots);
     for (size_t i = 0; i < m->n_ev_slots; i++) {
         if (m->events[i]) {
             event_vec_deinit(m->events[i]);
@@ -204,7 +218,9 @@ static void memtable_unref(Memtable *m)
     ts_free(m);
 }
 
-static MemSeries *memtable_series(Memtable *m, uint64_t id, bool create)
+/* The slot of series 'id' in m with its MemSeries, created when 'create'; NULL if the id is
+ * not a series id, or (without 'create') if the series has no data in m. */
+static MemSlot *memtable_slot(Memtable *m, uint64_t id, bool create)
 {
     if (id < SERIES_ID_FIRST)
         return NULL;
@@ -215,19 +231,21 @@ static MemSeries *memtable_series(Memtable *m, uint64_t id, bool create)
         size_t n = m->n_slots ? m->n_slots : 1024;
         while (n <= slot)
             n *= 2;
-        m->series = ts_realloc(m->series, n * sizeof(MemSeries *));
-        memset(m->series + m->n_slots, 0, (n - m->n_slots) * sizeof(MemSeries *));
-        m->bytes += (n - m->n_slots) * sizeof(MemSeries *);
+        m->slots = ts_realloc(m->slots, n * sizeof(MemSlot));
+        memset(m->slots + m->n_slots, 0, (n - m->n_slots) * sizeof(MemSlot));
+        m->bytes += (n - m->n_slots) * sizeof(MemSlot);
         m->n_slots = n;
     }
-    if (!m->series[slot] && create) {
-        MemSeries *s = ts_malloc(sizeof(MemSeries));
-        s->first = s->last = NULL;
-        s->n = 0;
-        m->series[slot] = s;
+    MemSlot *sl = &m->slots[slot];
+    if (!sl->s) {
+        if (!create)
+            return NULL;
+        sl->s = ts_malloc(sizeof(MemSeries));
+        sl->s->first = sl->s->last = NULL;
+        sl->n = 0;
         m->bytes += sizeof(MemSeries);
     }
-    return m->series[slot];
+    return sl;
 }
 
 /* The event log of series 'id' in m; created when 'create' (else NULL if it has none). */
@@ -266,24 +284,26 @@ static void memtable_apply_event(Memtable *m, uint64_t id, int64_t ts_ns, Slice 
     event_vec_push(v, ts_ns, text);
 }
 
-/* Compress the head of 's' into a new sealed block. */
-static void memseries_seal(Memtable *m, MemSeries *s, Buf *scratch)
+/* Compress the head of the slot's series into a new sealed chunk (codec fast mode). */
+static void memseries_seal(Memtable *m, MemSlot *sl, Buf *scratch)
 {
-    if (s->n == 0)
+    MemSeries *s = sl->s;
+    uint32_t n = sl->n;
+    if (n == 0)
         return;
     int64_t ts[HEAD_MAX];
     double vs[HEAD_MAX];
-    for (uint32_t i = 0; i < s->n; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         ts[i] = s->head[i].ts_ns;
         vs[i] = s->head[i].value;
     }
     buf_clear(scratch);
-    block_build_plain(ts, vs, s->n, scratch);
+    codec_encode_fast(ts, vs, n, scratch);
     MemBlock *b = ts_malloc(sizeof(MemBlock) + scratch->n);
     b->next = NULL;
-    b->n_points = s->n;
+    b->n_points = n;
     b->min_ts_ns = ts[0];
-    b->max_ts_ns = ts[s->n - 1];
+    b->max_ts_ns = ts[n - 1];
     b->len = (uint32_t)scratch->n;
     memcpy(b->data, scratch->p, scratch->n);
     if (s->last)
@@ -292,18 +312,20 @@ static void memseries_seal(Memtable *m, MemSeries *s, Buf *scratch)
         s->first = b;
     s->last = b;
     m->bytes += sizeof(MemBlock) + b->len;
-    s->n = 0;
+    sl->n = 0;
 }
 
 /* Apply one point: append, or insert/replace in the sorted head; seal a full head. */
 static void memtable_apply(Memtable *m, uint64_t id, int64_t ts_ns, double value, Buf *scratch)
 {
-    MemSeries *s = memtable_series(m, id, true);
-    if (!s)
+    MemSlot *sl = memtable_slot(m, id, true);
+    if (!sl)
         return;
+    MemSeries *s = sl->s;
+    uint32_t n = sl->n;
     m->points++;
-    if (s->n > 0 && ts_ns <= s->head[s->n - 1].ts_ns) {
-        uint32_t lo = 0, hi = s->n;
+    if (n > 0 && ts_ns <= s->head[n - 1].ts_ns) {
+        uint32_t lo = 0, hi = n;
         while (lo < hi) {
             uint32_t mid = (lo + hi) / 2;
             if (s->head[mid].ts_ns < ts_ns)
@@ -315,13 +337,14 @@ static void memtable_apply(Memtable *m, uint64_t id, int64_t ts_ns, double value
             s->head[lo].value = value;
             return;
         }
-        memmove(s->head + lo + 1, s->head + lo, (s->n - lo) * sizeof(HeadPoint));
+        memmove(s->head + lo + 1, s->head + lo, (n - lo) * sizeof(HeadPoint));
         s->head[lo] = (HeadPoint){ts_ns, value};
     } else {
-        s->head[s->n] = (HeadPoint){ts_ns, value};
+        s->head[n] = (HeadPoint){ts_ns, value};
     }
-    if (++s->n == HEAD_MAX)
-        memseries_seal(m, s, scratch);
+    sl->n = ++n;
+    if (n == HEAD_MAX)
+        memseries_seal(m, sl, scratch);
 }
 
 /* ---- segment list ------------------------------------------------------------------------- */
@@ -388,9 +411,9 @@ struct Engine {
     uint64_t logged_upto;    /* ids below this have their SERIES record in WAL or series.dat */
     uint64_t persisted_upto; /* ids below this are in series.dat (flusher) */
     int64_t last_sync_ns;
-    bool dirty; /* WAL bytes not yet fsynced */
+    bool dirty;                /* WAL bytes not yet fsynced */
     uint64_t wal_bytes_frozen; /* wal_bytes_total at the last freeze */
-    DurableWait *waits; /* storage thread: on_durable callbacks waiting for an fsync */
+    DurableWait *waits;        /* storage thread: on_durable callbacks waiting for an fsync */
     size_t n_waits, cap_waits;
 
     pthread_t storage_thr, flusher_thr;
@@ -521,6 +544,16 @@ static void decodebuf_free(DecodeBuf *d)
     buf_deinit(&d->zbuf);
 }
 
+/* Room for n points in d. */
+static void decodebuf_reserve(DecodeBuf *d, size_t n)
+{
+    if (n > d->cap) {
+        d->cap = n;
+        d->ts_ns = ts_realloc(d->ts_ns, d->cap * sizeof(int64_t));
+        d->values = ts_realloc(d->values, d->cap * sizeof(double));
+    }
+}
+
 /* Decode one block into d; returns the point count or -1 (corruption is logged). */
 static long decode_block(DecodeBuf *d, Slice blk)
 {
@@ -531,11 +564,7 @@ static long decode_block(DecodeBuf *d, Slice blk)
         log_error("storage: corrupt block skipped: %s", err.msg);
         return -1;
     }
-    if (h.n_points > d->cap) {
-        d->cap = h.n_points;
-        d->ts_ns = ts_realloc(d->ts_ns, d->cap * sizeof(int64_t));
-        d->values = ts_realloc(d->values, d->cap * sizeof(double));
-    }
+    decodebuf_reserve(d, h.n_points);
     size_t n = 0;
     if (block_decode(blk, d->ts_ns, d->values, d->cap, &n, &d->zbuf, &err) != TS_OK) {
         log_error("storage: corrupt block skipped: %s", err.msg);
@@ -555,15 +584,27 @@ static void gather_block(Gather *g, DecodeBuf *d, Slice blk, int64_t from, int64
             gather_push(g, d->ts_ns[i], d->values[i], rank);
 }
 
-static void gather_memseries(Gather *g, DecodeBuf *d, const MemSeries *s, int64_t from, int64_t to,
+static void gather_memseries(Gather *g, DecodeBuf *d, const MemSlot *sl, int64_t from, int64_t to,
                              uint32_t *rank)
 {
+    const MemSeries *s = sl->s;
     for (const MemBlock *b = s->first; b; b = b->next) {
-        if (b->max_ts_ns >= from && b->min_ts_ns < to)
-            gather_block(g, d, slice_make(b->data, b->len), from, to, *rank);
+        if (b->max_ts_ns >= from && b->min_ts_ns < to) {
+            size_t n = 0;
+            TsError err = {0};
+            decodebuf_reserve(d, b->n_points);
+            if (codec_decode(slice_make(b->data, b->len), d->ts_ns, d->values, d->cap, &n, &err) !=
+                TS_OK) {
+                log_error("storage: corrupt memtable chunk skipped: %s", err.msg);
+                n = 0; /* cannot happen: the chunk was written by this process */
+            }
+            for (size_t i = 0; i < n; i++)
+                if (d->ts_ns[i] >= from && d->ts_ns[i] < to)
+                    gather_push(g, d->ts_ns[i], d->values[i], *rank);
+        }
         (*rank)++;
     }
-    for (uint32_t i = 0; i < s->n; i++)
+    for (uint32_t i = 0; i < sl->n; i++)
         if (s->head[i].ts_ns >= from && s->head[i].ts_ns < to)
             gather_push(g, s->head[i].ts_ns, s->head[i].value, *rank);
     (*rank)++;
@@ -615,14 +656,14 @@ static void engine_read(Engine *e, uint64_t id, int64_t from, int64_t to, PointV
     for (size_t i = 0; i < snap.segs->n; i++)
         gather_segment(&g, &d, snap.segs->segs[i], id, from, to, rank++);
     if (snap.frozen) {
-        const MemSeries *s = memtable_series(snap.frozen, id, false);
-        if (s)
-            gather_memseries(&g, &d, s, from, to, &rank);
+        const MemSlot *sl = memtable_slot(snap.frozen, id, false);
+        if (sl)
+            gather_memseries(&g, &d, sl, from, to, &rank);
     }
     pthread_rwlock_rdlock(&e->mem_rw);
-    const MemSeries *s = memtable_series(e->active, id, false);
-    if (s)
-        gather_memseries(&g, &d, s, from, to, &rank);
+    const MemSlot *sl = memtable_slot(e->active, id, false);
+    if (sl)
+        gather_memseries(&g, &d, sl, from, to, &rank);
     pthread_rwlock_unlock(&e->mem_rw);
     snapshot_release(&snap);
     gather_finish(&g, out);
@@ -821,21 +862,49 @@ static int write_series_records(Engine *e)
     return TS_OK;
 }
 
+/* varint_put with the one- and two-byte cases (ids below 16384, repeated timestamps) inline. */
+static inline size_t varint_put_short(uint8_t *p, uint64_t v)
+{
+    if (v < 0x80) {
+        p[0] = (uint8_t)v;
+        return 1;
+    }
+    if (v < 0x4000) {
+        p[0] = (uint8_t)(v | 0x80);
+        p[1] = (uint8_t)(v >> 7);
+        return 2;
+    }
+    return varint_put(p, v);
+}
+
+/* put_u64le as one move on little-endian hosts (the core helper is a byte loop). */
+static inline void store_u64le(uint8_t *p, uint64_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &v, 8);
+#else
+    put_u64le(p, v);
+#endif
+}
+
+/* The ENGINE_REC_POINTS record of b (layout in engine.h), built after WAL_REC_HDR_BYTES of
+ * room for the WAL's record header so wal_append_framed writes it without a copy. */
 static int write_points_record(Engine *e, const PointBatch *b)
 {
     buf_clear(&e->rec);
-    buf_reserve(&e->rec, 10 + (size_t)b->n * 28);
-    e->rec.n += varint_put(e->rec.p + e->rec.n, b->n);
+    buf_reserve(&e->rec, WAL_REC_HDR_BYTES + 10 + (size_t)b->n * 28);
+    uint8_t *p = e->rec.p + WAL_REC_HDR_BYTES;
+    p += varint_put(p, b->n);
     int64_t prev = 0;
     for (uint32_t i = 0; i < b->n; i++) {
-        uint8_t *p = e->rec.p + e->rec.n;
-        size_t k = varint_put(p, b->ids[i]);
-        k += varint_put(p + k, zigzag_enc((int64_t)((uint64_t)b->ts_ns[i] - (uint64_t)prev)));
-        put_u64le(p + k, double_bits(b->values[i]));
-        e->rec.n += k + 8;
+        p += varint_put_short(p, b->ids[i]);
+        p += varint_put_short(p, zigzag_enc((int64_t)((uint64_t)b->ts_ns[i] - (uint64_t)prev)));
+        store_u64le(p, double_bits(b->values[i]));
+        p += 8;
         prev = b->ts_ns[i];
     }
-    return wal_append(e->wal, ENGINE_REC_POINTS, e->rec.p, e->rec.n);
+    e->rec.n = (size_t)(p - e->rec.p);
+    return wal_append_framed(e->wal, ENGINE_REC_POINTS, e->rec.p, e->rec.n);
 }
 
 static int write_events_record(Engine *e, const PointBatch *b)
@@ -933,18 +1002,13 @@ static void store_batches(Engine *e, PointBatch *list)
         pthread_rwlock_wrlock(&e->mem_rw);
         Memtable *m = e->active;
         for (uint32_t i = 0; i < b->n; i++) {
-            /* Series are touched in no particular order: prefetch a few points ahead so the
-             * cache misses on their MemSeries overlap. */
+            /* Series are touched in no particular order: prefetch the head cache line a few
+             * points ahead (the slot array itself stays cached) so the misses overlap. */
             if (i + 8 < b->n) {
                 uint64_t slot = b->ids[i + 8] - SERIES_ID_FIRST;
-                if (slot < m->n_slots && m->series[slot])
-                    __builtin_prefetch(m->series[slot]);
-            }
-            if (i + 4 < b->n) {
-                uint64_t slot = b->ids[i + 4] - SERIES_ID_FIRST;
-                MemSeries *ms = slot < m->n_slots ? m->series[slot] : NULL;
-                if (ms)
-                    __builtin_prefetch(&ms->head[ms->n < HEAD_MAX ? ms->n : 0], 1);
+                const MemSlot *sl = slot < m->n_slots ? &m->slots[slot] : NULL;
+                if (sl && sl->s)
+                    __builtin_prefetch(&sl->s->head[sl->n], 1);
             }
             memtable_apply(m, b->ids[i], b->ts_ns[i], b->values[i], &e->seal_scratch);
         }
@@ -1202,7 +1266,7 @@ static int flush_memtable(Engine *e, Memtable *m, uint64_t seq, TsError *err)
     DecodeBuf d = {0};
     size_t n_slots = m->n_slots > m->n_ev_slots ? m->n_slots : m->n_ev_slots;
     for (size_t slot = 0; slot < n_slots && rc == TS_OK; slot++) {
-        const MemSeries *s = slot < m->n_slots ? m->series[slot] : NULL;
+        const MemSlot *s = slot < m->n_slots && m->slots[slot].s ? &m->slots[slot] : NULL;
         const EventVec *ev = slot < m->n_ev_slots ? m->events[slot] : NULL;
         if (s) {
             Gather g = {.sorted = true};
@@ -1655,10 +1719,11 @@ static void seed_newest(Engine *e)
     }
     const Memtable *m = e->active;
     for (size_t slot = 0; slot < m->n_slots; slot++) {
-        const MemSeries *ms = m->series[slot];
+        const MemSlot *sl = &m->slots[slot];
+        const MemSeries *ms = sl->s;
         if (!ms)
             continue;
-        int64_t newest = ms->n ? ms->head[ms->n - 1].ts_ns : INT64_MIN;
+        int64_t newest = sl->n ? ms->head[sl->n - 1].ts_ns : INT64_MIN;
         for (const MemBlock *b = ms->first; b; b = b->next)
             newest = b->max_ts_ns > newest ? b->max_ts_ns : newest;
         series_index_note_newest(e->ix, SERIES_ID_FIRST + slot, newest);

@@ -36,6 +36,12 @@
  * Durability: records are written with one write(2) each and made durable by fdatasync in
  * wal_sync. New files and deletions are made durable by fsyncing the directory. Any failed write
  * or fsync latches the Wal read-only and is never retried (fsyncgate).
+ *
+ * Preallocation: a new file gets segment_max_bytes (at most WAL_PREALLOC_MAX) of blocks with
+ * fallocate(FALLOC_FL_KEEP_SIZE), so appends do not pay ext4's delayed-allocation bookkeeping
+ * page by page. The file size still grows with each write, so the layout and replay are
+ * unchanged; the unused blocks past the end are released (ftruncate to the size) when the file
+ * is closed. Filesystems without fallocate just skip it.
  */
 #include "storage/wal.h"
 
@@ -58,9 +64,10 @@
 #define WAL_MAGIC "CAIRNWAL"
 #define WAL_VERSION 1u
 #define WAL_HDR_BYTES 24u
-#define WAL_REC_HDR_BYTES 9u
 #define WAL_NAME_HEX 16u
 #define WAL_NAME_BYTES (WAL_NAME_HEX + 4u) /* 16 hex digits + ".wal" */
+/* Largest preallocation of a new file (see "Preallocation" above). */
+#define WAL_PREALLOC_MAX (256ull << 20)
 /* Record scratch buffers larger than this are released after use rather than kept. */
 #define WAL_KEEP_BUF_BYTES (4u << 20)
 
@@ -393,6 +400,14 @@ static int mkdir_parents(const char *dir)
     return e;
 }
 
+/* Give back the preallocated blocks past the end of the current file (best effort; the size
+ * and the data are unchanged). */
+static void release_prealloc(Wal *w)
+{
+    if (w->fd >= 0 && !w->failed && w->segment_max_bytes > 0)
+        (void)ftruncate(w->fd, (off_t)w->file_bytes);
+}
+
 /* Create file 'seq', write its header and fsync the directory. Returns 0 or an errno. */
 static int start_file(Wal *w, uint64_t seq, TsError *err)
 {
@@ -417,6 +432,11 @@ static int start_file(Wal *w, uint64_t seq, TsError *err)
         ts_error(err, TS_ERR_IO, 0, "wal: fsync dir %s: %s", w->dir, strerror(e));
         close(fd);
         goto out;
+    }
+    if (w->segment_max_bytes > 0) {
+        uint64_t want =
+            w->segment_max_bytes < WAL_PREALLOC_MAX ? w->segment_max_bytes : WAL_PREALLOC_MAX;
+        (void)fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)want); /* a hint: errors ignored */
     }
     w->fd = fd;
     w->seq = seq;
@@ -471,6 +491,7 @@ void wal_close(Wal *w)
     if (w->fd >= 0) {
         if (!w->failed && w->dirty && io_fdatasync(&w->io, w->fd) == 0)
             w->syncs_total++;
+        release_prealloc(w);
         close(w->fd);
     }
     buf_deinit(&w->rec);
@@ -489,19 +510,33 @@ int wal_append(Wal *w, uint8_t type, const void *payload, size_t n)
     Buf *b = &w->rec;
     buf_clear(b);
     buf_reserve(b, WAL_REC_HDR_BYTES + n);
-    buf_put_u32le(b, (uint32_t)n);
-    buf_put_u32le(b, crc32c_extend(crc32c(&type, 1), payload, n));
-    buf_put_u8(b, type);
-    buf_append(b, payload, n);
-    int e = write_all(&w->io, w->fd, b->p, b->n);
-    size_t written = b->n;
+    if (n)
+        memcpy(b->p + WAL_REC_HDR_BYTES, payload, n);
+    b->n = WAL_REC_HDR_BYTES + n;
+    int rc = wal_append_framed(w, type, b->p, b->n);
     if (b->cap > WAL_KEEP_BUF_BYTES)
         buf_deinit(b);
+    return rc;
+}
+
+int wal_append_framed(Wal *w, uint8_t type, uint8_t *rec, size_t rec_bytes)
+{
+    if (w->failed)
+        return TS_ERR_READONLY;
+    if (type == 0 || rec_bytes < WAL_REC_HDR_BYTES)
+        return TS_ERR_PROTO;
+    size_t n = rec_bytes - WAL_REC_HDR_BYTES;
+    if (n > UINT32_MAX)
+        return TS_ERR_LIMIT;
+    rec[8] = type;
+    put_u32le(rec, (uint32_t)n);
+    put_u32le(rec + 4, crc32c(rec + 8, n + 1));
+    int e = write_all(&w->io, w->fd, rec, rec_bytes);
     if (e)
         return wal_latch(w, e);
     w->dirty = true;
-    w->file_bytes += written;
-    w->bytes_total += written;
+    w->file_bytes += rec_bytes;
+    w->bytes_total += rec_bytes;
     return TS_OK;
 }
 
@@ -541,6 +576,7 @@ int wal_rotate(Wal *w, uint64_t *closed_seq)
     uint64_t old = w->seq;
     if (old == UINT64_MAX)
         return wal_latch(w, EOVERFLOW);
+    release_prealloc(w);
     close(w->fd);
     w->fd = -1;
     int e = start_file(w, old + 1, NULL);

@@ -73,6 +73,17 @@ void wal_close(Wal *w);
  */
 int wal_append(Wal *w, uint8_t type, const void *payload, size_t n);
 
+/* Bytes of the record header (length, crc, type) that precede every payload in a file. */
+#define WAL_REC_HDR_BYTES 9u
+
+/*
+ * wal_append without the copy: 'rec' holds WAL_REC_HDR_BYTES of room followed by the payload,
+ * 'rec_bytes' (>= WAL_REC_HDR_BYTES) in all. The call fills the header in place and writes the
+ * record; the file bytes are exactly those of wal_append(w, type, rec + 9, rec_bytes - 9), with
+ * the same return values. 'rec' is borrowed (its first WAL_REC_HDR_BYTES are overwritten).
+ */
+int wal_append_framed(Wal *w, uint8_t type, uint8_t *rec, size_t rec_bytes);
+
 /*
  * fdatasync the current file (a no-op if nothing was appended since the last sync). A failure
  * latches the Wal failed; this and every later append/sync/rotate/remove returns

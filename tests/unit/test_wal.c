@@ -785,10 +785,76 @@ static void test_should_rotate(void **state)
     ts_free(dir);
 }
 
+/* wal_append_framed writes the same bytes as wal_append; bad arguments are refused. */
+static void test_append_framed(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    Wal *w;
+    assert_int_equal(wal_open(dir, 1 << 20, &w, NULL), TS_OK);
+    uint8_t rec[WAL_REC_HDR_BYTES + MAX_PAYLOAD];
+    for (size_t i = 0; i < 50; i++) {
+        if (i % 2) {
+            append_rec(w, i);
+            continue;
+        }
+        memset(rec, 0xee, WAL_REC_HDR_BYTES); /* overwritten by the call */
+        rec_fill(i, rec + WAL_REC_HDR_BYTES);
+        assert_int_equal(wal_append_framed(w, rec_type(i), rec, WAL_REC_HDR_BYTES + rec_len(i)),
+                         TS_OK);
+    }
+    assert_int_equal(wal_append_framed(w, 0, rec, WAL_REC_HDR_BYTES), TS_ERR_PROTO);
+    assert_int_equal(wal_append_framed(w, 1, rec, WAL_REC_HDR_BYTES - 1), TS_ERR_PROTO);
+    assert_false(wal_failed(w));
+    uint64_t bytes = wal_bytes_total(w);
+    wal_close(w);
+    Got *g = got_new();
+    WalReplayStats st;
+    assert_int_equal(wal_replay(dir, 1 << 20, collect, g, &st, NULL), TS_OK);
+    assert_int_equal(g->n, 50);
+    check_recs(g, 0, 0, 50);
+    assert_int_equal(st.bytes, bytes);
+    assert_int_equal(st.dropped_bytes, 0);
+    ts_free(g);
+    rm_rf(dir);
+    ts_free(dir);
+}
+
+/* Preallocation never shows in the file size, and its blocks are given back at close. */
+static void test_preallocation(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    Wal *w;
+    assert_int_equal(wal_open(dir, 8 << 20, &w, NULL), TS_OK);
+    append_rec(w, 1);
+    char *path = wal_file(dir, 1);
+    assert_int_equal(file_size(path), 24 + 9 + rec_len(1));
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    bool preallocated = (uint64_t)sb.st_blocks * 512 >= (8u << 20);
+    wal_close(w);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal((uint64_t)sb.st_size, 24 + 9 + rec_len(1));
+    if (preallocated) /* the filesystem supports fallocate: the tail was released */
+        assert_true((uint64_t)sb.st_blocks * 512 < (1u << 20));
+    Got *g = got_new();
+    WalReplayStats st;
+    assert_int_equal(wal_replay(dir, 1 << 20, collect, g, &st, NULL), TS_OK);
+    assert_int_equal(g->n, 1);
+    assert_int_equal(st.dropped_bytes, 0);
+    ts_free(g);
+    ts_free(path);
+    rm_rf(dir);
+    ts_free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_rotated),
+        cmocka_unit_test(test_append_framed),
+        cmocka_unit_test(test_preallocation),
         cmocka_unit_test(test_torn_tail_every_offset),
         cmocka_unit_test(test_bit_flip_middle_file),
         cmocka_unit_test(test_zero_filled_tail),
