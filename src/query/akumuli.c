@@ -44,6 +44,11 @@
 
 /* Longest select-events `filter` regular expression accepted (bounds its compile time). */
 #define AKQ_MAX_REGEX 1024
+/* Most nodes a `filter` regular expression may expand to (ere_cost): glibc's regcomp copies the
+ * operand of `+` and `{m,n}`, so nested repetitions grow its memory exponentially. */
+#define AKQ_MAX_REGEX_COST 4096
+/* Deepest group nesting accepted in a `filter` regular expression. */
+#define AKQ_MAX_REGEX_DEPTH 32
 
 /* Bits of AkqFilter.flags: which bounds of the value filter are set. */
 enum { AKQ_F_GT = 1, AKQ_F_LT = 2, AKQ_F_GE = 4, AKQ_F_LE = 8 };
@@ -1023,6 +1028,89 @@ out:
     return rc;
 }
 
+/*
+ * An upper bound of the nodes glibc's regcomp builds for the extended regular expression p[0..n)
+ * (every atom 1; a group the sum of its branches; x+ two copies of x, x{m,n} max(m, n, 1)
+ * copies), saturating at AKQ_MAX_REGEX_COST + 1. Back-references (\1..\9, a glibc extension
+ * whose matching can take exponential time) and groups nested deeper than AKQ_MAX_REGEX_DEPTH
+ * cost the maximum too. Syntax errors are left to regcomp.
+ */
+static uint64_t ere_cost(const char *p, size_t n)
+{
+    const uint64_t cap = AKQ_MAX_REGEX_COST + 1;
+    uint64_t total[AKQ_MAX_REGEX_DEPTH + 1] = {0}; /* per open group: nodes so far */
+    uint64_t last = 0;                             /* nodes of the atom a quantifier applies to */
+    size_t depth = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        uint64_t copies = 0; /* > 0: a quantifier making that many copies of 'last' */
+        if (c == '\\') {
+            if (i + 1 < n && p[i + 1] >= '1' && p[i + 1] <= '9')
+                return cap;
+            i++;
+            last = 1;
+        } else if (c == '[') { /* a bracket expression is one node: skip to its ']' */
+            size_t j = i + 1;
+            if (j < n && p[j] == '^')
+                j++;
+            if (j < n && p[j] == ']')
+                j++;
+            while (j < n && p[j] != ']') {
+                if (p[j] == '[' && j + 1 < n && strchr(":.=", p[j + 1])) {
+                    char delim = p[j + 1];
+                    size_t k = j + 2;
+                    while (k + 1 < n && !(p[k] == delim && p[k + 1] == ']'))
+                        k++;
+                    j = k + 1 < n ? k + 1 : j;
+                }
+                j++;
+            }
+            i = j;
+            last = 1;
+        } else if (c == '(') {
+            if (depth == AKQ_MAX_REGEX_DEPTH)
+                return cap;
+            total[++depth] = 0;
+            last = 0;
+            continue;
+        } else if (c == ')' && depth > 0) {
+            last = total[depth--];
+        } else if (c == '|') {
+            last = 0;
+            continue;
+        } else if (c == '*' || c == '?') {
+            continue;
+        } else if (c == '+') {
+            copies = 2;
+        } else if (c == '{') {
+            uint64_t m = 0, k = 0;
+            size_t j = i + 1;
+            while (j < n && p[j] >= '0' && p[j] <= '9' && m < cap)
+                m = m * 10 + (uint64_t)(p[j++] - '0');
+            if (j < n && p[j] == ',')
+                for (j++; j < n && p[j] >= '0' && p[j] <= '9' && k < cap; j++)
+                    k = k * 10 + (uint64_t)(p[j] - '0');
+            if (j < n && p[j] == '}') {
+                copies = m > k ? m : k;
+                copies = copies ? copies : 1;
+                i = j;
+            } else {
+                last = 1; /* not a bound: a literal '{' */
+            }
+        } else {
+            last = 1;
+        }
+        /* An atom adds 'last' nodes; a quantifier adds copies - 1 more of the atom before it. */
+        uint64_t add = copies ? last * (copies - 1) : last;
+        if (copies)
+            last = last * copies > cap ? cap : last * copies;
+        total[depth] = total[depth] + add > cap ? cap : total[depth] + add;
+        if (total[depth] >= cap || last >= cap)
+            return cap;
+    }
+    return total[0];
+}
+
 /* select-events `filter`: a regular expression the event text must match somewhere (Akumuli
  * uses std::regex, ECMAScript; cairn POSIX extended regular expressions, which agree on the
  * common syntax: literals, ., [], *, +, ?, {m,n}, |, (), ^, $). */
@@ -1036,6 +1124,8 @@ static int parse_event_filter(AkqReq *q)
         return fail(q, TS_ERR_PROTO, "Query object has ill-formed `filter` field");
     if (t.n > AKQ_MAX_REGEX)
         return fail(q, TS_ERR_PROTO, "Regular expression in `filter` field is too long");
+    if (ere_cost((const char *)t.p, t.n) > AKQ_MAX_REGEX_COST)
+        return fail(q, TS_ERR_PROTO, "Regular expression in `filter` field is too complex");
     char *pat = arena_alloc(&q->arena, t.n + 1);
     memcpy(pat, t.p, t.n);
     pat[t.n] = '\0';

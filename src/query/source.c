@@ -79,5 +79,7 @@ void event_vec_push(EventVec *v, int64_t ts_ns, Slice text)
 
 Slice event_vec_text(const EventVec *v, size_t i)
 {
+    if (!v->text.p) /* only empty texts so far */
+        return slice_make("", 0);
     return slice_make(v->text.p + v->off[i], v->len[i]);
 }

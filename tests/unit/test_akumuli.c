@@ -272,6 +272,27 @@ static void test_select_events(void **state)
           "-Invalid regular expression in `filter` field: Unmatched ( or \\(\r\n");
     check("{\"select\":\"!foo\"," RANGE "}", 200, TS_ERR_PROTO,
           "-Metric name can't be empty or start with '!' symbol\r\n");
+    /* Patterns whose compiled form would explode (nested copies, back-references) are refused
+     * before regcomp sees them; ordinary repetitions are fine. */
+    const char *complex[] = {"event +++++++++++++++++++++++++++++++[1-3]+", "((a{100}){100}){100}",
+                             "(a)\\\\1", "(((((((((((((((((((((((((((((((((a)))))))))))))))))))))))))))))))))"};
+    for (size_t i = 0; i < sizeof complex / sizeof complex[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"select-events\":\"!foo\"," RANGE ",\"filter\":\"%s\"}",
+                 complex[i]);
+        check(body, 200, TS_ERR_PROTO,
+              "-Regular expression in `filter` field is too complex\r\n");
+    }
+    check("{\"select-events\":\"!foo\"," RANGE ",\"filter\":\"^(2 ev|x{2,3}|[[:digit:]]+ ev)ent+ "
+          "!foo A=2\",\"output\":{\"format\":\"csv\"}}",
+          200, TS_OK, "!foo A=2 B=2,20170714T024000.000000000,0 event !foo A=2 B=2\n"
+          "!foo A=2 B=2,20170714T024001.000000000,1 event !foo A=2 B=2\n"
+          "!foo A=2 B=2,20170714T024002.000000000,2 event !foo A=2 B=2\n");
+    /* Events with empty texts only. */
+    FakeSeries *e3 = fake_add(&g_fake, 1032, "!empty k=v");
+    event_vec_push(&e3->events, T0, slice_make("", 0));
+    check("{\"select-events\":\"!empty\"," RANGE ",\"output\":{\"format\":\"csv\"}}", 200, TS_OK,
+          "!empty k=v,20170714T024000.000000000,\n");
 }
 
 static void test_filter_bounds(void **state)
