@@ -10,6 +10,7 @@
  */
 #include "proto/amqp_body.h"
 #include "core/pyfloat.h"
+#include "proto/graphite_line.h"
 
 #include <math.h>
 #include <string.h>
@@ -19,11 +20,6 @@
 
 #define NS_PER_SEC 1000000000LL
 
-static bool is_ws(uint8_t c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
 bool amqp_body_next_line(Slice body, size_t *pos, Slice *line)
 {
     size_t at = *pos;
@@ -32,7 +28,7 @@ bool amqp_body_next_line(Slice body, size_t *pos, Slice *line)
         size_t end = nl ? (size_t)(nl - body.p) : body.n;
         size_t next = nl ? end + 1 : body.n;
         for (size_t i = at; i < end; i++) {
-            if (!is_ws(body.p[i])) {
+            if (!graphite_is_ws(body.p[i])) {
                 *line = slice_make(body.p + at, end - at);
                 *pos = next;
                 return true;
@@ -48,26 +44,8 @@ int amqp_body_parse_value_line(Slice line, int64_t now_ns, AmqpValueLine *out, T
 {
     Slice tok[2];
     size_t tok_pos[2];
-    size_t ntok = 0;
-    size_t extra_pos = 0;
-    size_t i = 0;
-
-    while (i < line.n) {
-        while (i < line.n && is_ws(line.p[i]))
-            i++;
-        if (i == line.n)
-            break;
-        size_t start = i;
-        while (i < line.n && !is_ws(line.p[i]))
-            i++;
-        if (ntok < 2) {
-            tok[ntok] = slice_make(line.p + start, i - start);
-            tok_pos[ntok] = start;
-        } else if (ntok == 2) {
-            extra_pos = start;
-        }
-        ntok++;
-    }
+    size_t extra_pos;
+    size_t ntok = graphite_split_fields(line, tok, tok_pos, 2, &extra_pos);
     if (ntok == 0)
         return ts_error(err, TS_ERR_PROTO, 0, "empty line");
     if (ntok > 2)

@@ -30,35 +30,40 @@
 /* Longest part of a path quoted in an error message. */
 #define MSG_QUOTE_MAX 100
 
-static bool is_ws(uint8_t c)
+bool graphite_is_ws(uint8_t c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+size_t graphite_split_fields(Slice line, Slice *tok, size_t *pos, size_t max, size_t *extra_pos)
+{
+    size_t ntok = 0, i = 0;
+    *extra_pos = 0;
+    while (i < line.n) {
+        while (i < line.n && graphite_is_ws(line.p[i]))
+            i++;
+        if (i == line.n)
+            break;
+        size_t start = i;
+        while (i < line.n && !graphite_is_ws(line.p[i]))
+            i++;
+        if (ntok < max) {
+            tok[ntok] = slice_make(line.p + start, i - start);
+            pos[ntok] = start;
+        } else if (ntok == max) {
+            *extra_pos = start;
+        }
+        ntok++;
+    }
+    return ntok;
 }
 
 int graphite_line_parse(Slice line, int64_t now_ns, GraphiteLine *out, TsError *err)
 {
     Slice tok[3];
     size_t tok_pos[3];
-    size_t ntok = 0;
-    size_t extra_pos = 0;
-    size_t i = 0;
-
-    while (i < line.n) {
-        while (i < line.n && is_ws(line.p[i]))
-            i++;
-        if (i == line.n)
-            break;
-        size_t start = i;
-        while (i < line.n && !is_ws(line.p[i]))
-            i++;
-        if (ntok < 3) {
-            tok[ntok] = slice_make(line.p + start, i - start);
-            tok_pos[ntok] = start;
-        } else if (ntok == 3) {
-            extra_pos = start;
-        }
-        ntok++;
-    }
+    size_t extra_pos;
+    size_t ntok = graphite_split_fields(line, tok, tok_pos, 3, &extra_pos);
     if (ntok == 0)
         return ts_error(err, TS_ERR_PROTO, 0, "empty line");
     if (ntok > 3)
@@ -308,7 +313,7 @@ int graphite_name_to_key(Slice name, size_t max_tags, size_t max_bytes, Buf *out
     int rc;
 
     for (size_t i = 0; i < name.n; i++) {
-        if (is_ws(name.p[i]) || name.p[i] == '\0')
+        if (graphite_is_ws(name.p[i]) || name.p[i] == '\0')
             return ts_error(err, TS_ERR_PROTO, i, "Character 0x%02x is not allowed in path %.*s",
                             name.p[i], qlen(name), (const char *)name.p);
     }

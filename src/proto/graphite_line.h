@@ -53,6 +53,16 @@ typedef struct GraphiteLine {
 int graphite_line_parse(Slice line, int64_t now_ns, GraphiteLine *out, TsError *err);
 
 /*
+ * Split 'line' at runs of whitespace (space, tab, CR, LF, VT, FF), as carbon's str.split() does.
+ * The first 'max' fields go to tok[] with their byte offsets in pos[]; *extra_pos receives the
+ * offset of field max + 1 (if any). Returns the number of fields in the line. Borrowed slices.
+ */
+size_t graphite_split_fields(Slice line, Slice *tok, size_t *pos, size_t max, size_t *extra_pos);
+
+/* True for the bytes graphite_split_fields splits at. */
+bool graphite_is_ws(uint8_t c);
+
+/*
  * Map a Graphite metric path to a canonical series key (series_key.h) appended to 'out'.
  *
  * Untagged paths (no ';' and not OpenMetrics form) are the key as given. Tagged paths

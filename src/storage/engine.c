@@ -218,6 +218,21 @@ static void memtable_unref(Memtable *m)
     ts_free(m);
 }
 
+/* Grow the array 'arr' of *n elements of 'elem' bytes, doubling from 'first', until index 'slot'
+ * fits; new elements are zeroed and their bytes added to *bytes. Returns the new array. */
+static void *slots_fit(void *arr, size_t *n, size_t elem, size_t slot, size_t first,
+                       uint64_t *bytes)
+{
+    size_t k = *n ? *n : first;
+    while (k <= slot)
+        k *= 2;
+    arr = ts_realloc(arr, k * elem);
+    memset((uint8_t *)arr + *n * elem, 0, (k - *n) * elem);
+    *bytes += (k - *n) * elem;
+    *n = k;
+    return arr;
+}
+
 /* The slot of series 'id' in m with its MemSeries, created when 'create'; NULL if the id is
  * not a series id, or (without 'create') if the series has no data in m. */
 static MemSlot *memtable_slot(Memtable *m, uint64_t id, bool create)
@@ -228,13 +243,7 @@ static MemSlot *memtable_slot(Memtable *m, uint64_t id, bool create)
     if (slot >= m->n_slots) {
         if (!create)
             return NULL;
-        size_t n = m->n_slots ? m->n_slots : 1024;
-        while (n <= slot)
-            n *= 2;
-        m->slots = ts_realloc(m->slots, n * sizeof(MemSlot));
-        memset(m->slots + m->n_slots, 0, (n - m->n_slots) * sizeof(MemSlot));
-        m->bytes += (n - m->n_slots) * sizeof(MemSlot);
-        m->n_slots = n;
+        m->slots = slots_fit(m->slots, &m->n_slots, sizeof(MemSlot), slot, 1024, &m->bytes);
     }
     MemSlot *sl = &m->slots[slot];
     if (!sl->s) {
@@ -257,13 +266,7 @@ static EventVec *memtable_events(Memtable *m, uint64_t id, bool create)
     if (slot >= m->n_ev_slots) {
         if (!create)
             return NULL;
-        size_t n = m->n_ev_slots ? m->n_ev_slots : 64;
-        while (n <= slot)
-            n *= 2;
-        m->events = ts_realloc(m->events, n * sizeof(EventVec *));
-        memset(m->events + m->n_ev_slots, 0, (n - m->n_ev_slots) * sizeof(EventVec *));
-        m->bytes += (n - m->n_ev_slots) * sizeof(EventVec *);
-        m->n_ev_slots = n;
+        m->events = slots_fit(m->events, &m->n_ev_slots, sizeof(EventVec *), slot, 64, &m->bytes);
     }
     if (!m->events[slot] && create) {
         m->events[slot] = ts_malloc(sizeof(EventVec));
