@@ -4,7 +4,7 @@
 #   lint:         cppcheck and gcc -fanalyzer over src/ and tools/
 #   unit:         build/asan/tests/test_*            (cmocka executables, ASan+UBSan)
 #   integration:  tests/integration/test_*.py        (start the real cairnd on 127.0.0.1)
-#   tsan:         build/tsan (ThreadSanitizer): engine and index unit tests, test_plaintext
+#   tsan:         build/tsan (ThreadSanitizer): engine and index unit tests, test_plaintext, test_amqp
 #   fuzz:         build/fuzz/fuzz_* for FUZZ_SECONDS (default 20) each, seeded from
 #                 tests/fuzz/corpus/<name>/
 # Environment: CAIRND / CAIRN override the binaries the integration tests use (default: the
@@ -63,8 +63,11 @@ if [ -x build/tsan/cairnd ]; then
     for t in test_engine test_series_index; do
         [ -x "build/tsan/tests/$t" ] && run_one "tsan/$t" env TSAN_OPTIONS=halt_on_error=1 "build/tsan/tests/$t"
     done
-    run_one "tsan/test_plaintext" env CAIRND="$ROOT/build/tsan/cairnd" CAIRN="$ROOT/build/tsan/cairn" \
-        TSAN_OPTIONS=halt_on_error=1 python3 tests/integration/test_plaintext.py
+    for t in test_plaintext test_amqp; do
+        run_one "tsan/$t" env CAIRND="$ROOT/build/tsan/cairnd" CAIRN="$ROOT/build/tsan/cairn" \
+            AMQP_PUB="$ROOT/build/tsan/amqp_pub" TSAN_OPTIONS=halt_on_error=1 \
+            python3 "tests/integration/$t.py"
+    done
 fi
 
 for f in build/fuzz/fuzz_*; do

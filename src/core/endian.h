@@ -15,14 +15,30 @@ static inline void put_u16le(uint8_t *p, uint16_t v)
     p[1] = (uint8_t)(v >> 8);
 }
 
+/* On little-endian hosts the fixed-width loads and stores are one unaligned memcpy (a single
+ * move instruction); elsewhere they go byte by byte. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define CAIRN_LITTLE_ENDIAN 1
+#else
+#define CAIRN_LITTLE_ENDIAN 0
+#endif
+
 static inline void put_u32le(uint8_t *p, uint32_t v)
 {
+    if (CAIRN_LITTLE_ENDIAN) {
+        memcpy(p, &v, 4);
+        return;
+    }
     for (int i = 0; i < 4; i++)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static inline void put_u64le(uint8_t *p, uint64_t v)
 {
+    if (CAIRN_LITTLE_ENDIAN) {
+        memcpy(p, &v, 8);
+        return;
+    }
     for (int i = 0; i < 8; i++)
         p[i] = (uint8_t)(v >> (8 * i));
 }
@@ -34,11 +50,21 @@ static inline uint16_t get_u16le(const uint8_t *p)
 
 static inline uint32_t get_u32le(const uint8_t *p)
 {
+    if (CAIRN_LITTLE_ENDIAN) {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 static inline uint64_t get_u64le(const uint8_t *p)
 {
+    if (CAIRN_LITTLE_ENDIAN) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        return v;
+    }
     return (uint64_t)get_u32le(p) | ((uint64_t)get_u32le(p + 4) << 32);
 }
 
