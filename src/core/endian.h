@@ -90,6 +90,15 @@ static inline double bits_double(uint64_t u)
 /* Write 'v' as LEB128 into p (room for 10 bytes needed); returns bytes written. */
 static inline size_t varint_put(uint8_t *p, uint64_t v)
 {
+    if (v < 0x80) { /* the common one- and two-byte cases (small ids, timestamp deltas) */
+        p[0] = (uint8_t)v;
+        return 1;
+    }
+    if (v < 0x4000) {
+        p[0] = (uint8_t)(v | 0x80);
+        p[1] = (uint8_t)(v >> 7);
+        return 2;
+    }
     size_t i = 0;
     while (v >= 0x80) {
         p[i++] = (uint8_t)(v | 0x80);

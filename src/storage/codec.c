@@ -147,26 +147,6 @@ static uint64_t gcd_u64(uint64_t a, uint64_t b)
     return a;
 }
 
-/* Little-endian stores as single moves (core/endian.h's put_* are byte loops that gcc -O2 does
- * not merge). */
-static inline void store_u32le(uint8_t *p, uint32_t v)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    memcpy(p, &v, 4);
-#else
-    put_u32le(p, v);
-#endif
-}
-
-static inline void store_u64le(uint8_t *p, uint64_t v)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    memcpy(p, &v, 8);
-#else
-    put_u64le(p, v);
-#endif
-}
-
 /* ---- bit writer (LSB-first) ---------------------------------------------------------------- */
 
 typedef struct BitW {
@@ -189,7 +169,7 @@ static inline void bitw_put(BitW *w, uint64_t v, unsigned width)
     w->acc |= v << w->nbits;
     w->nbits += width;
     if (w->nbits >= 32) {
-        store_u32le(w->b->p + w->b->n, (uint32_t)w->acc);
+        put_u32le(w->b->p + w->b->n, (uint32_t)w->acc);
         w->b->n += 4;
         w->acc >>= 32;
         w->nbits -= 32;
@@ -949,14 +929,14 @@ static void seq_write_fixed(Buf *out, const uint64_t *d, size_t m)
             size_t end = m - i < RICE_GROUP ? m : i + RICE_GROUP;
             acc |= (uint64_t)k << nb;
             nb += 6;
-            store_u64le(p, acc);
+            put_u64le(p, acc);
             p += nb >> 3;
             acc >>= nb & ~7u;
             nb &= 7;
             for (size_t j = i; j < end; j++) {
                 acc |= ((d[j] - base) << 1 | 1) << nb; /* < 2^(7 + 32) */
                 nb += k + 1;
-                store_u64le(p, acc);
+                put_u64le(p, acc);
                 p += nb >> 3;
                 acc >>= nb & ~7u;
                 nb &= 7;

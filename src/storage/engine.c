@@ -865,31 +865,6 @@ static int write_series_records(Engine *e)
     return TS_OK;
 }
 
-/* varint_put with the one- and two-byte cases (ids below 16384, repeated timestamps) inline. */
-static inline size_t varint_put_short(uint8_t *p, uint64_t v)
-{
-    if (v < 0x80) {
-        p[0] = (uint8_t)v;
-        return 1;
-    }
-    if (v < 0x4000) {
-        p[0] = (uint8_t)(v | 0x80);
-        p[1] = (uint8_t)(v >> 7);
-        return 2;
-    }
-    return varint_put(p, v);
-}
-
-/* put_u64le as one move on little-endian hosts (the core helper is a byte loop). */
-static inline void store_u64le(uint8_t *p, uint64_t v)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    memcpy(p, &v, 8);
-#else
-    put_u64le(p, v);
-#endif
-}
-
 /* The ENGINE_REC_POINTS record of b (layout in engine.h), built after WAL_REC_HDR_BYTES of
  * room for the WAL's record header so wal_append_framed writes it without a copy. */
 static int write_points_record(Engine *e, const PointBatch *b)
@@ -900,9 +875,9 @@ static int write_points_record(Engine *e, const PointBatch *b)
     p += varint_put(p, b->n);
     int64_t prev = 0;
     for (uint32_t i = 0; i < b->n; i++) {
-        p += varint_put_short(p, b->ids[i]);
-        p += varint_put_short(p, zigzag_enc((int64_t)((uint64_t)b->ts_ns[i] - (uint64_t)prev)));
-        store_u64le(p, double_bits(b->values[i]));
+        p += varint_put(p, b->ids[i]);
+        p += varint_put(p, zigzag_enc((int64_t)((uint64_t)b->ts_ns[i] - (uint64_t)prev)));
+        put_u64le(p, double_bits(b->values[i]));
         p += 8;
         prev = b->ts_ns[i];
     }
