@@ -653,52 +653,27 @@ static int op_string(Dec *d)
         if (++i == n)
             return fail(d, TS_ERR_PROTO, "trailing \\ in string");
         uint8_t c = s[i];
-        switch (c) {
-        case '\\':
-        case '\'':
-        case '"':
-            out[o++] = c;
-            break;
-        case 'a':
-            out[o++] = '\a';
-            break;
-        case 'b':
-            out[o++] = '\b';
-            break;
-        case 'f':
-            out[o++] = '\f';
-            break;
-        case 'n':
-            out[o++] = '\n';
-            break;
-        case 'r':
-            out[o++] = '\r';
-            break;
-        case 't':
-            out[o++] = '\t';
-            break;
-        case 'v':
-            out[o++] = '\v';
-            break;
-        case 'x': {
+        static const char esc_in[] = "\\'\"abfnrtv", esc_out[] = "\\'\"\a\b\f\n\r\t\v";
+        const char *e = c ? strchr(esc_in, c) : NULL;
+        if (e) {
+            out[o++] = (uint8_t)esc_out[e - esc_in];
+            continue;
+        }
+        if (c == 'x') {
             int hi = n - i >= 3 ? hex_val(s[i + 1]) : -1;
             int lo = hi >= 0 ? hex_val(s[i + 2]) : -1;
             if (lo < 0)
                 return fail(d, TS_ERR_PROTO, "invalid \\x escape");
             out[o++] = (uint8_t)(hi * 16 + lo);
             i += 2;
-            break;
-        }
-        default:
-            if (c >= '0' && c <= '7') {
-                unsigned x = c - '0';
-                for (int k = 0; k < 2 && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '7'; k++)
-                    x = x * 8 + (unsigned)(s[++i] - '0');
-                out[o++] = (uint8_t)x; /* > 0o377 wraps, as CPython stores a char */
-            } else {
-                out[o++] = '\\'; /* unknown escapes are kept, backslash included */
-                out[o++] = c;
-            }
+        } else if (c >= '0' && c <= '7') {
+            unsigned x = c - '0';
+            for (int k = 0; k < 2 && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '7'; k++)
+                x = x * 8 + (unsigned)(s[++i] - '0');
+            out[o++] = (uint8_t)x; /* > 0o377 wraps, as CPython stores a char */
+        } else {
+            out[o++] = '\\'; /* unknown escapes are kept, backslash included */
+            out[o++] = c;
         }
     }
     return push_str(d, out, o);
